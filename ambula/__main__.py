@@ -1,0 +1,3 @@
+from ambula.cli import main
+
+main()

@@ -1,0 +1,201 @@
+"""The `ambula` command: run, serve, worker, migrate, demo, check, and Django's manage."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+def default_workers() -> int:
+    return max(2, 2 * (os.cpu_count() or 1))
+
+
+def setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ambula.settings")
+    import django
+
+    django.setup()
+
+
+def call(command: str, *args: str, **options) -> None:
+    from django.core.management import call_command
+
+    call_command(command, *args, **options)
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=os.environ.get("AMBULA_HOST", DEFAULT_HOST))
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("AMBULA_PORT", DEFAULT_PORT))
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("AMBULA_WORKERS", default_workers())),
+        help="web worker processes (default: twice the CPU count)",
+    )
+    parser.add_argument("--certfile", help="TLS certificate (PEM); serve HTTPS directly")
+    parser.add_argument("--keyfile", help="TLS private key (PEM)")
+
+
+def check_tls_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if bool(args.certfile) != bool(args.keyfile):
+        parser.error("--certfile and --keyfile go together")
+    for path in filter(None, [args.certfile, args.keyfile]):
+        if not os.path.isfile(path):
+            parser.error(f"no such file: {path}")
+    if args.certfile:
+        # Django must know before it starts: secure cookies, HTTPS redirect, HSTS.
+        os.environ["AMBULA_HTTPS"] = "true"
+
+
+def serve(args: argparse.Namespace) -> None:
+    """Serve the web application with gunicorn."""
+    from gunicorn.app.base import BaseApplication
+
+    setup_django()
+    from django.conf import settings
+
+    call("collectstatic", interactive=False, verbosity=0)
+
+    class AmbulaServer(BaseApplication):
+        def load_config(self) -> None:
+            options = {
+                "bind": f"{args.host}:{args.port}",
+                "workers": args.workers,
+                "worker_class": "gthread",
+                "threads": 4,
+                "timeout": 60,
+                "graceful_timeout": 10,
+                "keepalive": 5,
+                "certfile": args.certfile,
+                "keyfile": args.keyfile,
+                # Requests are logged by Ambula itself, without query strings (which can be PHI).
+                "accesslog": None,
+                "logconfig_dict": settings.LOGGING,
+                "proc_name": "ambula",
+                "control_socket_disable": True,
+            }
+            for key, value in options.items():
+                if value is not None:
+                    self.cfg.set(key, value)
+
+        def load(self):
+            from ambula.wsgi import application
+
+            return application
+
+    AmbulaServer().run()
+
+
+def run(args: argparse.Namespace) -> None:
+    """Everything one machine needs: migrate, the demo if asked, a worker and the server."""
+    setup_django()
+    call("migrate", interactive=False, verbosity=0)
+    if args.demo:
+        call("demo")
+    scheme = "https" if args.certfile else "http"
+    shown_host = "127.0.0.1" if args.host in {"0.0.0.0", "::"} else args.host  # noqa: S104
+    print(f"\nAmbula is running at {scheme}://{shown_host}:{args.port}/  (Ctrl-C stops it)\n")
+    sys.stdout.flush()
+    worker = subprocess.Popen([sys.executable, "-m", "ambula", "worker"])
+    try:
+        serve(args)
+    finally:
+        # Ctrl-C reaches the worker too (same process group); this covers other exits.
+        if worker.poll() is None:
+            worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+def worker(args: argparse.Namespace) -> None:
+    """Run background jobs (Huey: SQLite queue by default, Redis when configured)."""
+    setup_django()
+    call("run_huey")
+
+
+def migrate(args: argparse.Namespace) -> None:
+    setup_django()
+    call("migrate", interactive=False)
+
+
+def demo(args: argparse.Namespace) -> None:
+    setup_django()
+    call("migrate", interactive=False, verbosity=0)
+    call("demo")
+
+
+def check(args: argparse.Namespace) -> None:
+    """Fail unless this installation is fit for production."""
+    from django.core.management.base import SystemCheckError
+
+    setup_django()
+    try:
+        call("check", deploy=True, fail_level="WARNING")
+    except SystemCheckError as error:
+        print(error, file=sys.stderr)
+        sys.exit(1)
+    print("Ambula is ready for production.")
+
+
+def manage(args: argparse.Namespace) -> None:
+    from django.core.management import execute_from_command_line
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ambula.settings")
+    execute_from_command_line(["ambula manage", *args.arguments])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ambula", description="Ambula, patient management for outpatient practices."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run_parser = commands.add_parser("run", help="migrate, then serve with a worker beside it")
+    add_server_arguments(run_parser)
+    run_parser.add_argument(
+        "--demo", action="store_true", help="load the demo practice if the database is empty"
+    )
+    run_parser.set_defaults(handler=run)
+
+    serve_parser = commands.add_parser("serve", help="serve the web application (gunicorn)")
+    add_server_arguments(serve_parser)
+    serve_parser.set_defaults(handler=serve)
+
+    commands.add_parser("worker", help="run background jobs").set_defaults(handler=worker)
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(
+        handler=migrate
+    )
+    commands.add_parser("demo", help="create the demo practice (synthetic data)").set_defaults(
+        handler=demo
+    )
+    commands.add_parser("check", help="check the deployment for production").set_defaults(
+        handler=check
+    )
+    manage_parser = commands.add_parser("manage", help="run a Django management command")
+    manage_parser.add_argument("arguments", nargs=argparse.REMAINDER)
+    manage_parser.set_defaults(handler=manage)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command in {"run", "serve"}:
+        check_tls_arguments(parser, args)
+    from ambula.config import ConfigurationError
+
+    try:
+        args.handler(args)
+    except ConfigurationError as error:
+        print(f"ambula: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,167 @@
+"""Read Ambula's configuration from the environment.
+
+Every setting comes from an ``AMBULA_*`` variable with a safe default. The parsing lives here,
+apart from ``settings.py``, so it can be tested with any environment without reloading Django.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+LOG_FORMATS = frozenset({"text", "json"})
+LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+SECRET_KEY_FILE = "secret_key"
+MINIMUM_SECRET_KEY_LENGTH = 50
+
+
+class ConfigurationError(Exception):
+    """An AMBULA_* variable holds a value Ambula cannot use."""
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    database: dict
+    secret_key: str
+    secret_key_source: str  # "environment" or the path of the generated key file
+    debug: bool
+    allowed_hosts: list[str]
+    time_zone: str
+    redis_url: str | None
+    https: bool
+    behind_proxy: bool
+    log_format: str
+    log_level: str
+
+
+def parse_bool(name: str, value: str | None, *, default: bool) -> bool:
+    if value is None:
+        return default
+    word = value.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigurationError(f"{name} must be true or false, not {value!r}.")
+
+
+def parse_list(value: str | None, *, default: list[str]) -> list[str]:
+    if value is None:
+        return list(default)
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def ensure_data_dir(path: Path) -> Path:
+    """Create the data directory readable by its owner only."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for child in ("documents", "queue", "cache"):
+        (path / child).mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def load_or_create_secret_key(data_dir: Path) -> tuple[str, Path]:
+    """Return the key kept in the data directory, generating it (0600) on first run."""
+    key_path = data_dir / SECRET_KEY_FILE
+    try:
+        # O_EXCL: two processes starting at once must not both write a key.
+        descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = key_path.read_text().strip()
+        if len(key) < MINIMUM_SECRET_KEY_LENGTH:
+            raise ConfigurationError(
+                f"{key_path} is empty or too short; delete it to generate a new key."
+            ) from None
+        return key, key_path
+    key = secrets.token_urlsafe(64)
+    with os.fdopen(descriptor, "w") as key_file:
+        key_file.write(key + "\n")
+    return key, key_path
+
+
+def database_settings(url: str | None, data_dir: Path) -> dict:
+    """Turn AMBULA_DATABASE_URL into Django's DATABASES entry."""
+    if not url:
+        url = f"sqlite:///{data_dir / 'ambula.sqlite3'}"
+    scheme = urlsplit(url).scheme
+    if scheme not in {"sqlite", "postgres", "postgresql", "pgsql"}:
+        raise ConfigurationError(
+            f"AMBULA_DATABASE_URL must start with sqlite:// or postgres://, not {scheme or url!r}."
+        )
+    try:
+        database = dj_database_url.parse(url)
+    except ValueError as error:
+        raise ConfigurationError(f"AMBULA_DATABASE_URL is malformed: {error}") from None
+    database["ATOMIC_REQUESTS"] = False
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database["OPTIONS"] = {
+            # Writers queue behind one another instead of failing with "database is locked":
+            # IMMEDIATE takes the write lock at BEGIN, the busy timeout makes others wait.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": (
+                "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=20000"
+            ),
+        }
+    else:
+        database["CONN_MAX_AGE"] = 60
+        database["CONN_HEALTH_CHECKS"] = True
+    return database
+
+
+def load(environ: Mapping[str, str] | None = None, *, cwd: Path | None = None) -> Config:
+    """Build the configuration from an environment (``os.environ`` by default)."""
+    env = os.environ if environ is None else environ
+    base = cwd or Path.cwd()
+
+    data_dir = Path(env.get("AMBULA_DATA_DIR") or base / "var").expanduser()
+    if not data_dir.is_absolute():
+        data_dir = base / data_dir
+    ensure_data_dir(data_dir)
+
+    if env.get("AMBULA_SECRET_KEY"):
+        secret_key, secret_key_source = env["AMBULA_SECRET_KEY"], "environment"
+    else:
+        secret_key, key_path = load_or_create_secret_key(data_dir)
+        secret_key_source = str(key_path)
+
+    time_zone = env.get("AMBULA_TIME_ZONE") or "UTC"
+    if time_zone not in zoneinfo.available_timezones():
+        raise ConfigurationError(f"AMBULA_TIME_ZONE {time_zone!r} is not an IANA time zone.")
+
+    log_format = (env.get("AMBULA_LOG_FORMAT") or "text").lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigurationError(f"AMBULA_LOG_FORMAT must be text or json, not {log_format!r}.")
+    log_level = (env.get("AMBULA_LOG_LEVEL") or "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        raise ConfigurationError(f"AMBULA_LOG_LEVEL {log_level!r} is not a logging level.")
+
+    redis_url = env.get("AMBULA_REDIS_URL") or None
+    if redis_url and urlsplit(redis_url).scheme not in {"redis", "rediss", "unix"}:
+        raise ConfigurationError("AMBULA_REDIS_URL must start with redis://, rediss:// or unix://.")
+
+    return Config(
+        data_dir=data_dir,
+        database=database_settings(env.get("AMBULA_DATABASE_URL"), data_dir),
+        secret_key=secret_key,
+        secret_key_source=secret_key_source,
+        debug=parse_bool("AMBULA_DEBUG", env.get("AMBULA_DEBUG"), default=False),
+        allowed_hosts=parse_list(
+            env.get("AMBULA_ALLOWED_HOSTS"), default=["localhost", "127.0.0.1", "[::1]"]
+        ),
+        time_zone=time_zone,
+        redis_url=redis_url,
+        https=parse_bool("AMBULA_HTTPS", env.get("AMBULA_HTTPS"), default=False),
+        behind_proxy=parse_bool("AMBULA_BEHIND_PROXY", env.get("AMBULA_BEHIND_PROXY"), default=False),
+        log_format=log_format,
+        log_level=log_level,
+    )

@@ -1,0 +1,97 @@
+import logging
+import re
+import time
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from ambula.core.errors import ApplicationError
+from ambula.core.ids import uuid7
+from ambula.logging import request_id_var, user_id_var
+
+access_logger = logging.getLogger("ambula.request")
+# A request id from a load balancer is kept only if it is short and plain; anything else could
+# be used to inject text into the logs.
+VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class RequestContextMiddleware:
+    """Give each request an id, put it in every log line, and log the request once."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        request.id = incoming if VALID_REQUEST_ID.match(incoming) else uuid7().hex
+        request_token = request_id_var.set(request.id)
+        user_token = user_id_var.set("-")
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            response["X-Request-ID"] = request.id
+            duration_ms = round((time.perf_counter() - started) * 1000, 1)
+            # The path only: query strings can carry search terms, which can be PHI.
+            access_logger.info(
+                "%s %s %s %sms",
+                request.method,
+                request.path,
+                response.status_code,
+                duration_ms,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": duration_ms,
+                },
+            )
+            return response
+        finally:
+            request_id_var.reset(request_token)
+            user_id_var.reset(user_token)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            user_id_var.set(str(user.pk))
+
+
+class SecurityHeadersMiddleware:
+    """Add the headers Django's SecurityMiddleware leaves out.
+
+    The Content-Security-Policy allows no inline script or style and nothing from another
+    origin; pages shown to a signed-in user are never stored by the browser or a proxy.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
+        response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            response["Cache-Control"] = "no-store"
+        return response
+
+
+class ApplicationErrorMiddleware:
+    """Turn a domain error raised anywhere in a view into one consistent response."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception):
+        if not isinstance(exception, ApplicationError):
+            return None
+        return render(
+            request,
+            "core/error.html",
+            {"title": exception.message, "code": exception.code},
+            status=exception.status,
+        )

@@ -1,0 +1,45 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from ambula.core.ids import uuid7
+
+
+class BaseModel(models.Model):
+    """Every domain table: a time-ordered UUID key and creation/update stamps."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Practice(BaseModel):
+    """The organisation that runs this installation. One per install."""
+
+    name = models.CharField(_("name"), max_length=200)
+    is_demo = models.BooleanField(
+        _("demo practice"),
+        default=False,
+        help_text=_("Holds synthetic data only; the sign-in page says so."),
+    )
+    singleton = models.BooleanField(default=True, editable=False)
+
+    class Meta:
+        verbose_name = _("practice")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["singleton"],
+                name="core_practice_one_per_install",
+                violation_error_code="practice_exists",
+                violation_error_message=_("This installation already has a practice."),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(singleton=True),
+                name="core_practice_singleton_true",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,11 @@
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("ambula.core.urls")),
+    path("accounts/", include("ambula.accounts.urls")),
+]
+
+handler400 = "ambula.core.handlers.bad_request"
+handler403 = "ambula.core.handlers.permission_denied"
+handler404 = "ambula.core.handlers.page_not_found"
+handler500 = "ambula.core.handlers.server_error"
