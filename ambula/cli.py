@@ -172,9 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.set_defaults(handler=serve)
 
     commands.add_parser("worker", help="run background jobs").set_defaults(handler=worker)
-    commands.add_parser("migrate", help="apply database migrations").set_defaults(
-        handler=migrate
-    )
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(handler=migrate)
     commands.add_parser("demo", help="create the demo practice (synthetic data)").set_defaults(
         handler=demo
     )
@@ -199,3 +197,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ConfigurationError as error:
         print(f"ambula: {error}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
 LOG_FORMATS = frozenset({"text", "json"})
 LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
-SECRET_KEY_FILE = "secret_key"
+SECRET_KEY_FILE = "secret_key"  # noqa: S105  (a file name, not a secret)
 MINIMUM_SECRET_KEY_LENGTH = 50
 
 
@@ -33,7 +34,7 @@ class Config:
     data_dir: Path
     database: dict
     secret_key: str
-    secret_key_source: str  # "environment" or the path of the generated key file
+    secret_key_file: Path | None  # None when the key comes from AMBULA_SECRET_KEY
     debug: bool
     allowed_hosts: list[str]
     time_zone: str
@@ -72,19 +73,23 @@ def ensure_data_dir(path: Path) -> Path:
 def load_or_create_secret_key(data_dir: Path) -> tuple[str, Path]:
     """Return the key kept in the data directory, generating it (0600) on first run."""
     key_path = data_dir / SECRET_KEY_FILE
-    try:
-        # O_EXCL: two processes starting at once must not both write a key.
-        descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = key_path.read_text().strip()
-        if len(key) < MINIMUM_SECRET_KEY_LENGTH:
-            raise ConfigurationError(
-                f"{key_path} is empty or too short; delete it to generate a new key."
-            ) from None
-        return key, key_path
-    key = secrets.token_urlsafe(64)
-    with os.fdopen(descriptor, "w") as key_file:
-        key_file.write(key + "\n")
+    if not key_path.exists():
+        # Written whole to a private file, then linked into place: a process starting at the
+        # same moment sees either no key or the complete one, and only one key ever wins.
+        descriptor, draft = tempfile.mkstemp(dir=data_dir, prefix=".secret_key.")
+        try:
+            with os.fdopen(descriptor, "w") as draft_file:
+                draft_file.write(secrets.token_urlsafe(64) + "\n")
+            os.link(draft, key_path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(draft)
+    key = key_path.read_text().strip()
+    if len(key) < MINIMUM_SECRET_KEY_LENGTH:
+        raise ConfigurationError(
+            f"{key_path} is empty or too short; delete it to generate a new key."
+        )
     return key, key_path
 
 
@@ -129,10 +134,9 @@ def load(environ: Mapping[str, str] | None = None, *, cwd: Path | None = None) -
     ensure_data_dir(data_dir)
 
     if env.get("AMBULA_SECRET_KEY"):
-        secret_key, secret_key_source = env["AMBULA_SECRET_KEY"], "environment"
+        secret_key, secret_key_file = env["AMBULA_SECRET_KEY"], None
     else:
-        secret_key, key_path = load_or_create_secret_key(data_dir)
-        secret_key_source = str(key_path)
+        secret_key, secret_key_file = load_or_create_secret_key(data_dir)
 
     time_zone = env.get("AMBULA_TIME_ZONE") or "UTC"
     if time_zone not in zoneinfo.available_timezones():
@@ -153,7 +157,7 @@ def load(environ: Mapping[str, str] | None = None, *, cwd: Path | None = None) -
         data_dir=data_dir,
         database=database_settings(env.get("AMBULA_DATABASE_URL"), data_dir),
         secret_key=secret_key,
-        secret_key_source=secret_key_source,
+        secret_key_file=secret_key_file,
         debug=parse_bool("AMBULA_DEBUG", env.get("AMBULA_DEBUG"), default=False),
         allowed_hosts=parse_list(
             env.get("AMBULA_ALLOWED_HOSTS"), default=["localhost", "127.0.0.1", "[::1]"]
@@ -161,7 +165,9 @@ def load(environ: Mapping[str, str] | None = None, *, cwd: Path | None = None) -
         time_zone=time_zone,
         redis_url=redis_url,
         https=parse_bool("AMBULA_HTTPS", env.get("AMBULA_HTTPS"), default=False),
-        behind_proxy=parse_bool("AMBULA_BEHIND_PROXY", env.get("AMBULA_BEHIND_PROXY"), default=False),
+        behind_proxy=parse_bool(
+            "AMBULA_BEHIND_PROXY", env.get("AMBULA_BEHIND_PROXY"), default=False
+        ),
         log_format=log_format,
         log_level=log_level,
     )

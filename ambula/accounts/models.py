@@ -47,6 +47,16 @@ class User(BaseModel, AbstractBaseUser):
         return self.full_name or self.username
 
     @property
+    def initials(self) -> str:
+        """Up to two initials for an avatar, skipping titles such as "Dr."."""
+        words = [word for word in self.full_name.split() if not word.endswith(".")]
+        if not words:
+            return self.username[:1].upper()
+        if len(words) == 1:
+            return words[0][0].upper()
+        return (words[0][0] + words[-1][0]).upper()
+
+    @property
     def roles(self) -> list[Role]:
         return sorted(Role(assignment.role) for assignment in self.role_assignments.all())
 

@@ -74,9 +74,7 @@ def check_tls(app_configs, **kwargs):
 @register(Tags.security, deploy=True)
 def check_data_permissions(app_configs, **kwargs):
     config = settings.CONFIG
-    protected = [config.data_dir]
-    if config.secret_key_source != "environment":
-        protected.append(Path(config.secret_key_source))
+    protected = [config.data_dir, config.secret_key_file]
     return [
         Error(
             f"{path} can be read or written by other users of this machine.",
@@ -84,7 +82,7 @@ def check_data_permissions(app_configs, **kwargs):
             id="ambula.E004",
         )
         for path in protected
-        if path.exists() and readable_by_others(path)
+        if path is not None and path.exists() and readable_by_others(path)
     ]
 
 

@@ -1,0 +1,171 @@
+import json
+import os
+import signal
+import ssl
+import urllib.request
+
+import pytest
+
+from ambula.testing.processes import (
+    ambula_process,
+    free_port,
+    run_ambula,
+    wait_for,
+    wait_for_output,
+)
+
+STRONG_KEY = "k3Y-" + "a1B2c3D4e5F6g7H8" * 4
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    return tmp_path / "data"
+
+
+def test_help_lists_every_command(data_dir):
+    result = run_ambula(data_dir, "--help")
+    assert result.returncode == 0
+    for command in ("run", "serve", "worker", "migrate", "demo", "check", "manage"):
+        assert command in result.stdout
+
+
+def test_migrate_then_demo_prints_the_logins_and_is_idempotent(data_dir):
+    assert run_ambula(data_dir, "migrate").returncode == 0
+    first = run_ambula(data_dir, "demo")
+    assert first.returncode == 0, first.stderr
+    assert "Demo practice created." in first.stdout
+    assert "physician" in first.stdout
+    second = run_ambula(data_dir, "demo")
+    assert second.returncode == 0
+    assert "created" not in second.stdout
+    assert "physician" in second.stdout
+    assert (data_dir / "ambula.sqlite3").exists()
+
+
+def test_manage_passes_through_to_django(data_dir):
+    result = run_ambula(data_dir, "manage", "showmigrations", "scheduling")
+    assert result.returncode == 0, result.stderr
+    assert "0001_initial" in result.stdout
+
+
+def test_bad_configuration_exits_with_a_clear_message(data_dir):
+    result = run_ambula(data_dir, "migrate", AMBULA_DEBUG="maybe")
+    assert result.returncode == 2
+    assert "AMBULA_DEBUG must be true or false" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_fails_a_development_setup_naming_each_problem(data_dir):
+    result = run_ambula(data_dir, "check", AMBULA_DEBUG="true", AMBULA_SECRET_KEY="changeme")
+    assert result.returncode == 1
+    for check_id in ("ambula.E001", "ambula.E002", "ambula.E003"):
+        assert check_id in result.stderr
+    assert "AMBULA_DEBUG" in result.stderr
+    assert "AMBULA_SECRET_KEY" in result.stderr
+
+
+def test_check_fails_when_the_data_directory_is_open_to_others(data_dir):
+    run_ambula(data_dir, "migrate")
+    os.chmod(data_dir, 0o755)
+    result = run_ambula(data_dir, "check", AMBULA_HTTPS="true")
+    assert result.returncode == 1
+    assert "ambula.E004" in result.stderr
+    assert f"chmod 700 {data_dir}" in result.stderr
+
+
+def test_check_passes_a_production_setup(data_dir):
+    result = run_ambula(
+        data_dir,
+        "check",
+        AMBULA_HTTPS="true",
+        AMBULA_SECRET_KEY=STRONG_KEY,
+        AMBULA_ALLOWED_HOSTS="clinic.example.org",
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "ready for production" in result.stdout
+
+
+def test_serve_answers_healthz_and_logs_one_line_per_request(data_dir):
+    run_ambula(data_dir, "migrate")
+    port = free_port()
+    with ambula_process(
+        data_dir, "serve", "--port", str(port), "--workers", "1", AMBULA_LOG_FORMAT="json"
+    ) as server:
+        assert wait_for(f"http://127.0.0.1:{port}/healthz") == 200
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/") as response:
+            assert b"Sign in" in response.read()
+        wait_for_output(server, "/accounts/login/")
+    request_lines = [
+        json.loads(line)
+        for line in server.output_lines
+        if line.startswith("{") and '"ambula.request"' in line
+    ]
+    assert [line["path"] for line in request_lines][-1] == "/accounts/login/"
+    assert all(len(line["request_id"]) == 32 for line in request_lines)
+
+
+def test_serve_reports_503_when_the_database_is_unreachable(data_dir):
+    port = free_port()
+    unreachable = f"postgres://ambula@127.0.0.1:{free_port()}/ambula"
+    with ambula_process(
+        data_dir, "serve", "--port", str(port), "--workers", "1", AMBULA_DATABASE_URL=unreachable
+    ):
+        assert wait_for(f"http://127.0.0.1:{port}/healthz") == 503
+
+
+def test_serve_reports_503_before_migrations(data_dir):
+    port = free_port()
+    with ambula_process(data_dir, "serve", "--port", str(port), "--workers", "1"):
+        assert wait_for(f"http://127.0.0.1:{port}/healthz") == 503
+
+
+def test_serve_over_tls_sends_hsts_and_secure_cookies(data_dir, tmp_path):
+    from ambula.testing.certificates import write_self_signed_certificate
+
+    certfile, keyfile = write_self_signed_certificate(tmp_path)
+    run_ambula(data_dir, "migrate")
+    port = free_port()
+    context = ssl.create_default_context(cafile=str(certfile))
+    with ambula_process(
+        data_dir,
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--certfile",
+        str(certfile),
+        "--keyfile",
+        str(keyfile),
+        AMBULA_ALLOWED_HOSTS="localhost",
+    ):
+        url = f"https://localhost:{port}/accounts/login/"
+        assert wait_for(url, context=context) == 200
+        with urllib.request.urlopen(url, context=context) as response:
+            assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+            cookie = response.headers["Set-Cookie"]
+            assert "Secure" in cookie
+            assert "HttpOnly" in cookie
+
+
+def test_certfile_without_keyfile_is_refused(data_dir, tmp_path):
+    certificate = tmp_path / "cert.pem"
+    certificate.write_text("x")
+    result = run_ambula(data_dir, "serve", "--certfile", str(certificate))
+    assert result.returncode == 2
+    assert "--certfile and --keyfile go together" in result.stderr
+
+
+def test_run_serves_with_a_worker_and_ctrl_c_stops_both(data_dir):
+    port = free_port()
+    with ambula_process(data_dir, "run", "--demo", "--port", str(port), "--workers", "1") as run:
+        assert wait_for(f"http://127.0.0.1:{port}/healthz", timeout=60) == 200
+        wait_for_output(run, "Huey consumer started")
+        os.killpg(run.pid, signal.SIGINT)
+        assert run.wait(timeout=30) == 0
+    output = "".join(run.output_lines)
+    assert f"http://127.0.0.1:{port}/" in output
+    assert "physician" in output
+    assert "Traceback" not in output
+    with pytest.raises(ProcessLookupError):
+        os.killpg(run.pid, 0)  # nothing of the group is left: server, its workers, the worker
