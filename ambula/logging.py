@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 user_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("user_id", default="-")
+client_ip_var: contextvars.ContextVar[str] = contextvars.ContextVar("client_ip", default="")
 
 REDACTED = "[redacted]"
 PHI_PATTERNS = [

@@ -19,6 +19,7 @@ INSTALLED_APPS = [
     "ambula.core",
     "ambula.accounts",
     "ambula.scheduling",
+    "ambula.audit",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

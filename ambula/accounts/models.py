@@ -82,3 +82,74 @@ class RoleAssignment(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.role}"
+
+
+class TOTPDevice(BaseModel):
+    """An authenticator app enrolled for a user (RFC 6238, 30-second steps, 6 digits).
+
+    PHI-adjacent secret: `key` is encrypted at rest once the encryption layer lands (Trust II).
+    """
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="totp_devices")
+    key = models.CharField(max_length=80, help_text="hex-encoded shared secret")
+    confirmed = models.BooleanField(default=False)
+    # The last time step accepted: a code is never accepted twice (replay protection).
+    last_used_step = models.BigIntegerField(default=-1)
+
+    class Meta:
+        verbose_name = _("authenticator")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(confirmed=True),
+                name="accounts_totpdevice_one_confirmed_per_user",
+                violation_error_code="already_enrolled",
+            ),
+        ]
+
+
+class RecoveryCode(BaseModel):
+    """A one-time code for when the authenticator is lost. Only its keyed hash is stored."""
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="recovery_codes")
+    code_hash = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("recovery code")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "code_hash"], name="accounts_recoverycode_unique"
+            ),
+        ]
+
+
+class UserSession(BaseModel):
+    """A signed-in session, so that deactivation or a password change can end it at once."""
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+
+class LoginThrottle(BaseModel):
+    """Failed sign-ins counted per username and per source address."""
+
+    class Scope(models.TextChoices):
+        USERNAME = "username", _("username")
+        ADDRESS = "address", _("address")
+
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    key = models.CharField(max_length=150)
+    failures = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    blocked_until = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("sign-in throttle")
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="accounts_loginthrottle_unique"),
+        ]

@@ -1,3 +1,4 @@
+import ipaddress
 import logging
 import re
 import time
@@ -8,12 +9,26 @@ from django.shortcuts import render
 
 from ambula.core.errors import ApplicationError
 from ambula.core.ids import uuid7
-from ambula.logging import request_id_var, user_id_var
+from ambula.logging import client_ip_var, request_id_var, user_id_var
 
 access_logger = logging.getLogger("ambula.request")
 # A request id from a load balancer is kept only if it is short and plain; anything else could
 # be used to inject text into the logs.
 VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The address the request came from; behind our own proxy, the one it saw."""
+    candidates = [request.META.get("REMOTE_ADDR", "")]
+    if settings.CONFIG.behind_proxy:
+        # The proxy appends the address it saw; anything further left the client wrote.
+        candidates.insert(0, request.headers.get("X-Forwarded-For", "").split(",")[-1].strip())
+    for candidate in candidates:
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            continue
+    return ""
 
 
 class RequestContextMiddleware:
@@ -25,8 +40,10 @@ class RequestContextMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get("X-Request-ID", "")
         request.id = incoming if VALID_REQUEST_ID.match(incoming) else uuid7().hex
+        request.client_ip = client_ip(request)
         request_token = request_id_var.set(request.id)
         user_token = user_id_var.set("-")
+        ip_token = client_ip_var.set(request.client_ip)
         started = time.perf_counter()
         try:
             response = self.get_response(request)
@@ -50,6 +67,7 @@ class RequestContextMiddleware:
         finally:
             request_id_var.reset(request_token)
             user_id_var.reset(user_token)
+            client_ip_var.reset(ip_token)
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         user = getattr(request, "user", None)

@@ -1,3 +1,4 @@
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -24,6 +25,16 @@ class Practice(BaseModel):
         default=False,
         help_text=_("Holds synthetic data only; the sign-in page says so."),
     )
+    mfa_required = models.BooleanField(
+        _("require two-step sign-in for staff"),
+        default=True,
+        help_text=_("Staff must confirm each sign-in with an authenticator app."),
+    )
+    idle_timeout_minutes = models.PositiveSmallIntegerField(
+        _("sign out after this many idle minutes"),
+        default=15,
+        validators=[MinValueValidator(2), MaxValueValidator(240)],
+    )
     singleton = models.BooleanField(default=True, editable=False)
 
     class Meta:
@@ -38,6 +49,10 @@ class Practice(BaseModel):
             models.CheckConstraint(
                 condition=models.Q(singleton=True),
                 name="core_practice_singleton_true",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(idle_timeout_minutes__gte=2, idle_timeout_minutes__lte=240),
+                name="core_practice_idle_timeout_range",
             ),
         ]
 
