@@ -147,6 +147,19 @@ def check(args: argparse.Namespace) -> None:
     print("Ambula is ready for production.")
 
 
+def createuser(args: argparse.Namespace) -> None:
+    """Create a staff user and print a one-time link to set their password."""
+    setup_django()
+    options = {"role": args.role, "email": args.email, "full_name": args.name}
+    from django.core.management.base import CommandError
+
+    try:
+        call("createuser", args.username, **options)
+    except CommandError as error:
+        print(f"ambula: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
 def manage(args: argparse.Namespace) -> None:
     from django.core.management import execute_from_command_line
 
@@ -179,6 +192,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("check", help="check the deployment for production").set_defaults(
         handler=check
     )
+    createuser_parser = commands.add_parser(
+        "createuser", help="create a staff user and print a set-password link"
+    )
+    createuser_parser.add_argument("username")
+    createuser_parser.add_argument(
+        "--role", action="append", required=True, help="role to grant (repeat for several)"
+    )
+    createuser_parser.add_argument("--email")
+    createuser_parser.add_argument("--name", help="full name")
+    createuser_parser.set_defaults(handler=createuser)
+
     manage_parser = commands.add_parser("manage", help="run a Django management command")
     manage_parser.add_argument("arguments", nargs=argparse.REMAINDER)
     manage_parser.set_defaults(handler=manage)

@@ -13,7 +13,7 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 
@@ -23,6 +23,9 @@ LOG_FORMATS = frozenset({"text", "json"})
 LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 SECRET_KEY_FILE = "secret_key"  # noqa: S105  (a file name, not a secret)
 MINIMUM_SECRET_KEY_LENGTH = 50
+DEFAULT_PWNED_PASSWORDS_URL = "https://api.pwnedpasswords.com/range/"
+# Plain http only to this machine, e.g. a local mirror of the Pwned Passwords range API.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
 
 
 class ConfigurationError(Exception):
@@ -43,6 +46,10 @@ class Config:
     behind_proxy: bool
     log_format: str
     log_level: str
+    pwned_passwords_check: bool
+    pwned_passwords_url: str
+    base_url: str
+    email: dict
 
 
 def parse_bool(name: str, value: str | None, *, default: bool) -> bool:
@@ -60,6 +67,63 @@ def parse_list(value: str | None, *, default: list[str]) -> list[str]:
     if value is None:
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def parse_pwned_passwords_url(value: str | None) -> str:
+    """Check the range API URL: https, or plain http to this machine only."""
+    url = value or DEFAULT_PWNED_PASSWORDS_URL
+    try:
+        parts = urlsplit(url)
+        scheme, hostname = parts.scheme, parts.hostname
+    except ValueError:
+        scheme, hostname = "", None
+    # The parsed host, not a string prefix: "http://localhost.example.com" is not this machine.
+    if hostname and (scheme == "https" or (scheme == "http" and hostname in LOOPBACK_HOSTS)):
+        return url
+    # The value itself stays out of the message: a private mirror's URL may hold a password.
+    raise ConfigurationError(
+        "AMBULA_PWNED_PASSWORDS_URL must start with https://, or with http://127.0.0.1 or "
+        "http://localhost for a mirror on this machine."
+    )
+
+
+EMAIL_SCHEMES = {"smtp": (False, False), "smtp+starttls": (True, False), "smtps": (False, True)}
+
+
+def email_settings(url: str | None, sender: str | None) -> dict:
+    """Turn AMBULA_EMAIL_URL into Django's EMAIL_* settings (console when unset)."""
+    settings = {"DEFAULT_FROM_EMAIL": sender or "Ambula <no-reply@localhost>"}
+    if not url or url == "console:":
+        return settings | {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    parts = urlsplit(url)
+    if parts.scheme not in EMAIL_SCHEMES or not parts.hostname:
+        raise ConfigurationError(
+            "AMBULA_EMAIL_URL must look like smtp://host:25, "
+            "smtp+starttls://user:password@host:587 or smtps://user:password@host:465."
+        )
+    use_tls, use_ssl = EMAIL_SCHEMES[parts.scheme]
+    try:
+        port = parts.port or (465 if use_ssl else 587 if use_tls else 25)
+    except ValueError:
+        raise ConfigurationError("AMBULA_EMAIL_URL has an invalid port.") from None
+    return settings | {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": parts.hostname,
+        "EMAIL_PORT": port,
+        "EMAIL_HOST_USER": unquote(parts.username or ""),
+        "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+        "EMAIL_USE_TLS": use_tls,
+        "EMAIL_USE_SSL": use_ssl,
+        "EMAIL_TIMEOUT": 20,
+    }
+
+
+def parse_base_url(value: str | None) -> str:
+    url = (value or "http://127.0.0.1:8000").rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query:
+        raise ConfigurationError("AMBULA_BASE_URL must be like https://clinic.example.org.")
+    return url
 
 
 def ensure_data_dir(path: Path) -> Path:
@@ -170,4 +234,10 @@ def load(environ: Mapping[str, str] | None = None, *, cwd: Path | None = None) -
         ),
         log_format=log_format,
         log_level=log_level,
+        pwned_passwords_check=parse_bool(
+            "AMBULA_PWNED_PASSWORDS_CHECK", env.get("AMBULA_PWNED_PASSWORDS_CHECK"), default=False
+        ),
+        pwned_passwords_url=parse_pwned_passwords_url(env.get("AMBULA_PWNED_PASSWORDS_URL")),
+        base_url=parse_base_url(env.get("AMBULA_BASE_URL")),
+        email=email_settings(env.get("AMBULA_EMAIL_URL"), env.get("AMBULA_EMAIL_FROM")),
     )

@@ -1,6 +1,30 @@
 import pytest
+from django.utils.timezone import now as timezone_now
 
+from ambula.accounts.roles import Role
+from ambula.accounts.sessions import LAST_ACTIVITY, SIGNED_IN_AT
 from ambula.accounts.tests.factories import TEST_PASSWORD, UserFactory
+from ambula.core.services import practice_create
+
+
+@pytest.fixture
+def practice(db):
+    """A practice that does not require two-step sign-in (tests of MFA turn it on)."""
+    return practice_create(actor=None, name="Lakeside Family Practice", mfa_required=False)
+
+
+@pytest.fixture
+def sign_in():
+    """Sign a test client in as the user: a session as `session_begin` leaves it, minus the form."""
+
+    def sign_in_as(client, user):
+        client.force_login(user)
+        session = client.session
+        session[SIGNED_IN_AT] = session[LAST_ACTIVITY] = timezone_now().timestamp()
+        session.save()
+        return client
+
+    return sign_in_as
 
 
 @pytest.fixture
@@ -9,9 +33,18 @@ def physician(db):
 
 
 @pytest.fixture
-def signed_in_client(client, physician):
-    client.login(username=physician.username, password=TEST_PASSWORD)
-    return client
+def admin_user(db):
+    return UserFactory(username="boss", full_name="Avery Admin", roles=[Role.ADMIN])
+
+
+@pytest.fixture
+def signed_in_client(client, physician, sign_in):
+    return sign_in(client, physician)
+
+
+@pytest.fixture
+def admin_client(client, admin_user, sign_in):
+    return sign_in(client, admin_user)
 
 
 @pytest.fixture

@@ -40,6 +40,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "ambula.accounts.middleware.SessionTimeoutMiddleware",
+    "ambula.accounts.middleware.AccessPolicyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "ambula.core.middleware.ApplicationErrorMiddleware",
@@ -80,9 +82,17 @@ AUTH_PASSWORD_VALIDATORS = [
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
         "OPTIONS": {"min_length": 12},
     },
+    {
+        "NAME": "ambula.accounts.passwords.MaximumLengthValidator",
+        "OPTIONS": {"max_length": 128},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "ambula.accounts.passwords.IdentityValidator"},
+    {"NAME": "ambula.accounts.passwords.StrengthValidator", "OPTIONS": {"min_score": 3}},
+    {"NAME": "ambula.accounts.passwords.PwnedPasswordsValidator"},
 ]
+PWNED_PASSWORDS_CHECK = CONFIG.pwned_passwords_check
+PWNED_PASSWORDS_URL = CONFIG.pwned_passwords_url
 
 if CONFIG.redis_url:
     CACHES = {
@@ -107,6 +117,20 @@ else:
         "filename": str(DATA_DIR / "queue" / "huey.sqlite3"),
     }
 HUEY |= {"immediate": False, "utc": True, "consumer": {"workers": 2, "worker_type": "thread"}}
+
+# Failed sign-ins: slow down after a few, lock after more (ambula/accounts/throttling.py).
+LOGIN_THROTTLE = {
+    "slow_down_after": 3,
+    "max_delay_seconds": 30,
+    "lock_after": 10,
+    "address_lock_after": 50,
+    "lock_minutes": 15,
+    "forget_after_minutes": 15,
+}
+# Sessions end after this long however active the user is; the idle limit is a practice setting.
+SESSION_ABSOLUTE_TIMEOUT_SECONDS = 12 * 60 * 60
+# How long an invitation or set-password link stays valid.
+PASSWORD_RESET_TIMEOUT = 72 * 60 * 60
 
 # Sessions and cookies. Idle and absolute timeouts are enforced on the server by the accounts app.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
@@ -168,6 +192,18 @@ STORAGES = {
 # Serving straight from the app directories keeps `make run` and tests free of collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# Links in emails and printed by `ambula createuser` start with this.
+BASE_URL = CONFIG.base_url
+EMAIL_BACKEND = CONFIG.email["EMAIL_BACKEND"]
+EMAIL_HOST = CONFIG.email.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = CONFIG.email.get("EMAIL_PORT", 25)
+EMAIL_HOST_USER = CONFIG.email.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = CONFIG.email.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = CONFIG.email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = CONFIG.email.get("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = CONFIG.email.get("EMAIL_TIMEOUT")
+DEFAULT_FROM_EMAIL = SERVER_EMAIL = CONFIG.email["DEFAULT_FROM_EMAIL"]
 
 LOGGING_CONFIG = "logging.config.dictConfig"
 LOGGING = logging_config(log_format=CONFIG.log_format, level=CONFIG.log_level)

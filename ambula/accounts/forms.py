@@ -1,15 +1,48 @@
 from django import forms
+from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+from django.utils.timezone import now as timezone_now
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from ambula.accounts.roles import STAFF_ROLES, Role
+from ambula.accounts.throttling import sign_in_failure_record, sign_in_retry_at
+from ambula.audit.models import AuditEvent
+from ambula.audit.services import record
+
+NOT_MATCHED = _("That username and password do not match. Check them and try again.")
+
+
+def too_many_attempts(retry_at) -> ValidationError:
+    seconds = max(1, int((retry_at - timezone_now()).total_seconds()))
+    if seconds < 90:
+        wait = ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
+    else:
+        minutes = round(seconds / 60)
+        wait = ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
+    return ValidationError(
+        _("Too many attempts. Please wait %(wait)s and try again."),
+        code="throttled",
+        params={"wait": wait},
+    )
+
+
+def sign_in_failed(request, *, username: str, reason: str) -> None:
+    sign_in_failure_record(username=username, address=request.client_ip)
+    record(
+        actor=None,
+        action="auth.sign_in_failed",
+        category="authentication",
+        outcome=AuditEvent.Outcome.FAILURE,
+        changes={"username": username[:150], "reason": reason},
+    )
 
 
 class SignInForm(AuthenticationForm):
-    """Sign-in: the error never says whether the username exists."""
+    """Sign-in: slowed and locked after failures; never says whether the username exists."""
 
-    error_messages = {
-        "invalid_login": _("That username and password do not match. Check them and try again."),
-        "inactive": _("That username and password do not match. Check them and try again."),
-    }
+    error_messages = {"invalid_login": NOT_MATCHED, "inactive": NOT_MATCHED}
 
     def __init__(self, request=None, *args, **kwargs):
         super().__init__(request, *args, **kwargs)
@@ -19,3 +52,93 @@ class SignInForm(AuthenticationForm):
         self.fields["password"].widget = forms.PasswordInput(
             attrs={"autocomplete": "current-password"}
         )
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if not username or not password:
+            return self.cleaned_data
+        retry_at = sign_in_retry_at(username=username, address=self.request.client_ip)
+        if retry_at is not None:
+            raise too_many_attempts(retry_at)
+        self.user_cache = authenticate(self.request, username=username, password=password)
+        if self.user_cache is None:
+            sign_in_failed(self.request, username=username, reason="password")
+            raise self.get_invalid_login_error()
+        return self.cleaned_data
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Code"),
+        max_length=32,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+                "autocapitalize": "none",
+                "spellcheck": "false",
+                "autofocus": True,
+            }
+        ),
+    )
+
+
+class PasswordFields(forms.Form):
+    new_password = forms.CharField(
+        label=_("New password"),
+        strip=False,
+        max_length=256,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    new_password_again = forms.CharField(
+        label=_("New password, again"),
+        strip=False,
+        max_length=256,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("new_password") != cleaned.get("new_password_again"):
+            self.add_error("new_password_again", _("The two passwords differ."))
+        return cleaned
+
+
+class PasswordChangeForm(PasswordFields):
+    current_password = forms.CharField(
+        label=_("Current password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    field_order = ["current_password", "new_password", "new_password_again"]
+
+
+class RolesField(forms.MultipleChoiceField):
+    def __init__(self, **kwargs):
+        super().__init__(
+            label=_("Roles"),
+            choices=[(role.value, role.label) for role in STAFF_ROLES],
+            widget=forms.CheckboxSelectMultiple,
+            error_messages={"required": _("Choose at least one role.")},
+            **kwargs,
+        )
+
+    def clean(self, value):
+        return [Role(role) for role in super().clean(value)]
+
+
+class InviteForm(forms.Form):
+    full_name = forms.CharField(label=_("Full name"), max_length=200)
+    username = forms.RegexField(
+        label=_("Username"),
+        max_length=150,
+        regex=r"^[A-Za-z0-9._-]+$",
+        error_messages={"invalid": _("Use letters, digits, dots, dashes and underscores.")},
+    )
+    email = forms.EmailField(label=_("Email address"))
+    roles = RolesField()
+
+
+class RolesForm(forms.Form):
+    roles = RolesField()

@@ -60,7 +60,8 @@ def demo_load() -> bool:
     """Create the demo practice on an empty database. Return False if a practice exists."""
     if Practice.objects.exists() or User.objects.exists():
         return False
-    practice_create(actor=None, name=DEMO_PRACTICE_NAME, is_demo=True)
+    # Two-step sign-in is off so anyone can try the demo; the sign-in page says so.
+    practice_create(actor=None, name=DEMO_PRACTICE_NAME, is_demo=True, mfa_required=False)
     for location in DEMO_LOCATIONS:
         location_create(actor=None, **location)
     for demo_user in DEMO_USERS:

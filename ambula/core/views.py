@@ -1,15 +1,22 @@
-from django.contrib.auth.decorators import login_required
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from ambula import __version__
+from ambula.accounts.policy import Capability, public, requires
 from ambula.core import health
+from ambula.core.errors import NotFound
+from ambula.core.forms import PracticeSecurityForm
+from ambula.core.selectors import practice_get
+from ambula.core.services import practice_security_update
 from ambula.scheduling.selectors import location_list
 
 
+@public
 @require_GET
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -28,12 +35,39 @@ def healthz(request: HttpRequest) -> JsonResponse:
     )
 
 
-@login_required
+@requires(Capability.STAFF_APP)
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "core/home.html",
         {"title": _("Home"), "locations": location_list(actor=request.user)},
+    )
+
+
+@requires(Capability.MANAGE_PRACTICE)
+@require_http_methods(["GET", "POST"])
+def practice_security(request: HttpRequest) -> HttpResponse:
+    practice = practice_get()
+    if practice is None:
+        raise NotFound
+    form = PracticeSecurityForm(
+        request.POST if request.method == "POST" else None,
+        initial={
+            "mfa_required": practice.mfa_required,
+            "idle_timeout_minutes": practice.idle_timeout_minutes,
+        },
+    )
+    if form.is_valid():
+        try:
+            practice_security_update(actor=request.user, practice=practice, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, _("Security settings saved."))
+            return redirect("core:practice_security")
+    return render(
+        request, "core/practice_security.html", {"title": _("Security settings"), "form": form}
     )
 
 

@@ -28,6 +28,19 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing():
+    """Production's Argon2id at minimum cost; its real parameters are exercised by `ambula demo`."""
+    from django.test import override_settings
+
+    override = override_settings(
+        PASSWORD_HASHERS=["ambula.testing.hashers.FastArgon2PasswordHasher"]
+    )
+    override.enable()
+    yield
+    override.disable()
+
+
+@pytest.fixture(scope="session", autouse=True)
 def static_files():
     """Collect static files once, as `ambula serve` does, so templates find the manifest."""
     from django.core.management import call_command
@@ -73,3 +86,35 @@ def page(browser, request):
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
     context.close()
+
+
+class RecordingSMTPHandler:
+    """An aiosmtpd handler that keeps every message it is sent."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        from email import message_from_bytes, policy
+
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def mail_server(settings):
+    """A real SMTP server on loopback; Django sends to it over SMTP. `.messages` holds mail."""
+    from aiosmtpd.controller import Controller
+
+    from ambula.testing.processes import free_port
+
+    handler = RecordingSMTPHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = controller.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    yield handler
+    controller.stop()

@@ -1,10 +1,13 @@
 import pytest
 from django.test import Client
 
+from ambula.accounts.services import user_deactivate
 from ambula.accounts.tests.factories import TEST_PASSWORD, UserFactory
 from ambula.core.demo import DEMO_PASSWORD, demo_load
+from ambula.core.models import Practice
 
-pytestmark = pytest.mark.django_db
+# A practice without two-step sign-in: test_mfa_views.py covers the second step.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("practice")]
 
 LOGIN = "/accounts/login/"
 GENERIC_ERROR = "That username and password do not match"
@@ -55,11 +58,10 @@ def test_sign_in_gives_a_new_session_id(client, physician):
 
 
 @pytest.mark.parametrize("case", ["wrong password", "unknown user", "inactive user", "empty"])
-def test_failed_sign_in_never_reveals_whether_the_user_exists(client, case):
+def test_failed_sign_in_never_reveals_whether_the_user_exists(client, case, admin_user):
     user = UserFactory(username="casey")
     if case == "inactive user":
-        # Deactivation gets its own service with the admin pages; here only the login matters.
-        type(user).objects.filter(pk=user.pk).update(is_active=False)
+        user_deactivate(actor=admin_user, user=user)
     username, password = {
         "wrong password": ("casey", "not-the-password-at-all"),
         "unknown user": ("nobody-here", TEST_PASSWORD),
@@ -113,6 +115,7 @@ def test_sign_in_without_csrf_token_is_refused_with_a_helpful_page(physician):
 
 
 def test_demo_practice_login_page_lists_the_demo_logins(client):
+    Practice.objects.all().delete()
     demo_load()
     html = client.get(LOGIN).content.decode()
     assert "Demo practice" in html
@@ -122,11 +125,8 @@ def test_demo_practice_login_page_lists_the_demo_logins(client):
 
 
 def test_a_real_practice_login_page_shows_no_demo_logins(client):
-    from ambula.core.services import practice_create
-
-    practice_create(actor=None, name="Lakeside Pediatrics")
     html = client.get(LOGIN).content.decode()
-    assert "Lakeside Pediatrics" in html
+    assert "Lakeside Family Practice" in html
     assert DEMO_PASSWORD not in html
 
 

@@ -1,0 +1,39 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from ambula.accounts.emails import set_password_link
+from ambula.accounts.roles import STAFF_ROLES, Role
+from ambula.accounts.services import user_create
+
+
+class Command(BaseCommand):
+    help = "Create a staff user (e.g. the first administrator) and print a set-password link."
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+        parser.add_argument(
+            "--role",
+            action="append",
+            required=True,
+            choices=[role.value for role in STAFF_ROLES],
+            help="a role to grant; repeat for several",
+        )
+        parser.add_argument("--email", help="defaults to USERNAME@localhost")
+        parser.add_argument("--name", dest="full_name", help="full name; defaults to USERNAME")
+
+    def handle(self, *args, username, role, email, full_name, **options):
+        try:
+            user = user_create(
+                actor=None,
+                username=username,
+                email=email or f"{username}@localhost",
+                full_name=full_name or username,
+                roles=[Role(value) for value in role],
+            )
+        except ValidationError as error:
+            raise CommandError("; ".join(error.messages)) from None
+        link = set_password_link(user=user, base_url=settings.BASE_URL)
+        self.stdout.write(self.style.SUCCESS(f"Created {user.username} ({', '.join(role)})."))
+        self.stdout.write("Open this link to choose a password (works once, expires in 72 hours):")
+        self.stdout.write(link)

@@ -1,0 +1,101 @@
+"""Every URL in the project, against every role: the permission policy's contract.
+
+A new URL without an access declaration fails `test_every_view_declares_its_access`; a
+declaration that the middleware does not enforce fails the matrix.
+"""
+
+import pytest
+from django.http import HttpResponse
+from django.urls import URLPattern, URLResolver, get_resolver, path, reverse
+
+from ambula.accounts.policy import PUBLIC, SIGNED_IN, can, declared_access
+from ambula.accounts.roles import Role
+from ambula.accounts.tests.factories import UserFactory
+
+ANONYMOUS = "anonymous"
+SAMPLE_ARGUMENTS = {
+    "uidb64": "Tk8tU1VDSC1VU0VS",
+    "token": "c0ffee-0000000000000000000000000000",
+    "action": "unlock",
+}
+
+
+def all_url_patterns(patterns=None, namespace=""):
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from all_url_patterns(pattern.url_patterns, inner)
+        elif isinstance(pattern, URLPattern):
+            yield f"{namespace}{pattern.name}", pattern
+
+
+URL_NAMES = sorted(name for name, _ in all_url_patterns())
+ROLES = [ANONYMOUS, *Role]
+
+
+def test_every_view_declares_its_access():
+    undeclared = [
+        name for name, pattern in all_url_patterns() if declared_access(pattern.callback) is None
+    ]
+    assert undeclared == []
+
+
+def test_every_url_pattern_has_a_name():
+    assert all(name and not name.endswith("None") for name in URL_NAMES)
+
+
+def url_for(name: str, target_user) -> str:
+    pattern = dict(all_url_patterns())[name]
+    kwargs = {
+        key: str(target_user.pk) if key == "user_id" else SAMPLE_ARGUMENTS[key]
+        for key in pattern.pattern.converters
+    }
+    return reverse(name, kwargs=kwargs)
+
+
+def request(client, url: str):
+    """GET, or POST for views that only take POST (they answer GET with 405)."""
+    response = client.get(url)
+    if response.status_code == 405:
+        response = client.post(url)
+    return response
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("name", URL_NAMES)
+def test_role_url_matrix(client, practice, sign_in, name, role):
+    target_user = UserFactory(username="target", roles=[Role.NURSE])
+    user = None
+    if role != ANONYMOUS:
+        user = UserFactory(username="visitor", roles=[role])
+        sign_in(client, user)
+    url = url_for(name, target_user)
+    access = declared_access(dict(all_url_patterns())[name].callback)
+    response = request(client, url)
+
+    assert response.status_code < 500, response.status_code
+    if access == PUBLIC:
+        assert response.status_code != 403
+    elif user is None:
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/?next=")
+    elif access == SIGNED_IN or can(user, access):
+        assert response.status_code in (200, 204, 302), response.status_code
+        assert not response.get("Location", "").startswith("/accounts/login/")
+    else:
+        assert response.status_code == 403
+
+
+def undeclared_view(request):
+    return HttpResponse("should never be served")
+
+
+urlpatterns = [path("undeclared/", undeclared_view)]
+
+
+@pytest.mark.urls("ambula.accounts.tests.test_access_matrix")
+def test_a_view_without_a_declaration_is_refused_even_to_admins(admin_client, caplog):
+    response = admin_client.get("/undeclared/")
+    assert response.status_code == 403
+    assert "declares no access" in caplog.text

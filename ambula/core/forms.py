@@ -1,0 +1,16 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+
+class PracticeSecurityForm(forms.Form):
+    mfa_required = forms.BooleanField(
+        label=_("Require two-step sign-in for all staff"),
+        required=False,
+        help_text=_("Strongly recommended. Staff without an authenticator set one up at sign-in."),
+    )
+    idle_timeout_minutes = forms.IntegerField(
+        label=_("Sign out idle sessions after (minutes)"),
+        min_value=2,
+        max_value=240,
+        help_text=_("Between 2 and 240 minutes. Sessions also end 12 hours after sign-in."),
+    )
