@@ -162,7 +162,7 @@ def test_an_invited_user_sets_a_password_and_is_signed_in(invite, mail_server):
     ("weak", "reason"),
     [
         ("password1234", "This password is too common."),
-        ("aaaaaaaaaaaa", 'This password is too easy to guess. Repeats like "aaa" are easy to guess.'),
+        ("aaaaaaaaaaaa", 'Repeats like "aaa" are easy to guess.'),
     ],
 )
 def test_weak_passwords_are_refused_with_the_validators_reason(invite, weak, reason):
@@ -170,7 +170,8 @@ def test_weak_passwords_are_refused_with_the_validators_reason(invite, weak, rea
     browser = Client()
     response = browser.post(link, passwords(weak))
     assert response.status_code == 200
-    assert reason in response.context["form"].errors["new_password"]
+    errors = response.context["form"].errors["new_password"]
+    assert any(reason in error for error in errors), errors
     assert not is_signed_in(browser)
     assert not User.objects.get(username="casey").has_usable_password()
 
@@ -180,9 +181,8 @@ def test_a_password_like_the_username_is_refused_with_the_reason(invite):
     link = invite(username="lanternkeeper")
     response = Client().post(link, passwords("lanternkeeper-2025-xyz"))
     assert response.status_code == 200
-    assert "Your password must not contain your username or email address." in (
-        response.context["form"].errors["new_password"]
-    )
+    errors = response.context["form"].errors["new_password"]
+    assert "Your password must not contain your username or email address." in errors
 
 
 @pytest.mark.usefixtures("practice")

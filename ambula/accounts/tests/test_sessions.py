@@ -357,9 +357,7 @@ def test_password_change_refuses_two_different_passwords(client, physician):
     response = change_password(client, TEST_PASSWORD, NEW_PASSWORD, again=NEW_PASSWORD + "x")
 
     assert response.status_code == 200
-    assert (
-        'id="id_new_password_again-error">The two passwords differ.' in response.content.decode()
-    )
+    assert 'id="id_new_password_again-error">The two passwords differ.' in response.content.decode()
     assert_password_unchanged(physician)
 
 

@@ -7,6 +7,7 @@ from html import unescape
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth.signals import user_login_failed
 from django.db import connection
 from django.test import Client
 from django.utils.timezone import now as timezone_now
@@ -61,9 +62,7 @@ def limits():
 
 
 def attempt(client, username, password, address=ADDRESS):
-    return client.post(
-        LOGIN, {"username": username, "password": password}, REMOTE_ADDR=address
-    )
+    return client.post(LOGIN, {"username": username, "password": password}, REMOTE_ADDR=address)
 
 
 def shown(response) -> tuple[int, str]:
@@ -90,6 +89,19 @@ def fail(client, username, times, *, clock=None, wait_seconds=0, address=ADDRESS
         assert shown(attempt(client, username, WRONG_PASSWORD, address)) == (200, NOT_MATCHED)
 
 
+@pytest.fixture
+def passwords_checked():
+    """Count the credential checks that failed: `authenticate` signals each one."""
+    checked = []
+
+    def receiver(sender, credentials, **kwargs):
+        checked.append(credentials["username"])
+
+    user_login_failed.connect(receiver)
+    yield checked
+    user_login_failed.disconnect(receiver)
+
+
 def username_throttle(username) -> LoginThrottle:
     return LoginThrottle.objects.get(scope=LoginThrottle.Scope.USERNAME, key=username)
 
@@ -112,9 +124,10 @@ def test_failures_below_the_threshold_only_get_the_generic_error(client, clock, 
 
 
 def test_from_the_threshold_the_next_attempt_waits_and_is_not_checked(
-    client, clock, limits, physician
+    client, clock, limits, physician, passwords_checked
 ):
     fail(client, physician.username, limits["slow_down_after"])
+    assert len(passwords_checked) == limits["slow_down_after"]
     failures = username_throttle(physician.username).failures
     events = sign_in_failed_events().count()
 
@@ -126,6 +139,7 @@ def test_from_the_threshold_the_next_attempt_waits_and_is_not_checked(
     assert shown(attempt(client, physician.username, WRONG_PASSWORD))[1].startswith(TOO_MANY)
     assert username_throttle(physician.username).failures == failures
     assert sign_in_failed_events().count() == events
+    assert len(passwords_checked) == limits["slow_down_after"]
 
     clock.advance(seconds=1)
     response = attempt(client, physician.username, TEST_PASSWORD)

@@ -67,12 +67,12 @@ def test_createuser_prints_a_one_time_link_with_the_default_base_url(data_dir):
     assert password.startswith("!")  # no usable password until the link is used
 
 
-@pytest.mark.parametrize(
-    "base_url", ["https://clinic.example.org", "https://clinic.example.org/"]
-)
+@pytest.mark.parametrize("base_url", ["https://clinic.example.org", "https://clinic.example.org/"])
 def test_createuser_link_uses_ambula_base_url(data_dir, base_url):
     username = f"based{len(base_url)}"
-    result = run_ambula(data_dir, "createuser", username, "--role", "admin", AMBULA_BASE_URL=base_url)
+    result = run_ambula(
+        data_dir, "createuser", username, "--role", "admin", AMBULA_BASE_URL=base_url
+    )
 
     assert result.returncode == 0, result.stderr
     assert re.fullmatch(rf"https://clinic\.example\.org{LINK_PATH}", printed_link(result.stdout))
@@ -196,7 +196,7 @@ def test_the_printed_link_sets_the_password_and_signs_in(client):
 @pytest.mark.django_db
 def test_call_command_refuses_a_taken_username():
     call_command("createuser", "twin", role=["nurse"], stdout=io.StringIO())
-    with pytest.raises(CommandError, match="This username is already in use."):
+    with pytest.raises(CommandError, match=r"This username is already in use\."):
         call_command("createuser", "TWIN", role=["nurse"], email="x@y.test", stdout=io.StringIO())
     assert User.objects.count() == 1
 

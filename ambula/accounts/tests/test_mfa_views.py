@@ -1,0 +1,457 @@
+"""Two-step sign-in through the pages: enrolment, the second step, recovery codes, the account."""
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.conf import settings as django_settings
+from django.test import Client
+from django.utils.timezone import now as timezone_now
+from django_otp.oath import TOTP
+
+from ambula.accounts import forms, mfa, sessions, throttling, views
+from ambula.accounts.mfa import (
+    recovery_codes_remaining,
+    totp_enrolment_confirm,
+    totp_enrolment_start,
+    totp_secret_for_display,
+)
+from ambula.accounts.models import RecoveryCode, TOTPDevice
+from ambula.accounts.tests.factories import TEST_PASSWORD, UserFactory
+from ambula.audit.models import AuditEvent
+from ambula.core.services import practice_create
+
+pytestmark = pytest.mark.django_db
+
+LOGIN = "/accounts/login/"
+LOGOUT = "/accounts/logout/"
+VERIFY = "/accounts/login/verify/"
+ENROL = "/accounts/mfa/setup/"
+ACCOUNT = "/accounts/me/"
+RECOVERY_CODES = "/accounts/me/recovery-codes/"
+STEP = timedelta(seconds=30)
+RECOVERY_CODE = re.compile(r"<li><code>([a-z2-9]{5}-[a-z2-9]{5})</code></li>")
+INVALID_ENROLMENT_CODE = "That code is not valid or has expired."
+CODE_DID_NOT_WORK = "That code did not work. Enter the newest code, or a recovery code."
+TOO_MANY = "Too many attempts. Please wait"
+
+
+class Clock:
+    """Stands in for `timezone_now` along the sign-in path: time moves only when a test says so."""
+
+    def __init__(self):
+        # The first second of a 30-second step, so that "one step later" is unambiguous.
+        seconds = int(timezone_now().timestamp()) // 30 * 30
+        self.moment = datetime.fromtimestamp(seconds, tz=UTC)
+
+    def __call__(self):
+        return self.moment
+
+    def advance(self, delta: timedelta) -> None:
+        self.moment += delta
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    clock = Clock()
+    for module in (mfa, views, sessions, forms, throttling):
+        monkeypatch.setattr(module, "timezone_now", clock)
+    return clock
+
+
+@pytest.fixture
+def mfa_practice(db):
+    return practice_create(actor=None, name="Hillside Clinic", mfa_required=True)
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory(username="mgarcia")
+
+
+def code_at(device: TOTPDevice, moment: datetime) -> str:
+    """The code an authenticator app holding the device's key shows at that moment."""
+    totp = TOTP(bytes.fromhex(device.key), step=30, t0=0, digits=6, drift=0)
+    totp.time = moment.timestamp()
+    return f"{totp.token():06d}"
+
+
+def wrong_code(device: TOTPDevice, moment: datetime) -> str:
+    """A well-formed code that no step within the tolerance window accepts."""
+    near = {code_at(device, moment + steps * STEP) for steps in (-1, 0, 1)}
+    return next(code for code in (f"{n:06d}" for n in range(1_000_000)) if code not in near)
+
+
+def password_step(client, user, next_url=None):
+    data = {"username": user.username, "password": TEST_PASSWORD}
+    if next_url:
+        data["next"] = next_url
+    return client.post(LOGIN, data)
+
+
+def signed_in(client) -> bool:
+    return "_auth_user_id" in client.session
+
+
+def home_redirects_to_login(client) -> bool:
+    response = client.get("/")
+    return response.status_code == 302 and response["Location"] == f"{LOGIN}?next=/"
+
+
+def enrol_through_pages(client, user, clock) -> tuple[TOTPDevice, str, list[str]]:
+    """Pass the password step, then set up the authenticator; return the device and codes."""
+    assert password_step(client, user)["Location"] == ENROL
+    assert client.get(ENROL).status_code == 200
+    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    code = code_at(device, clock())
+    response = client.post(ENROL, {"code": code})
+    assert response.status_code == 200
+    return device, code, RECOVERY_CODE.findall(response.content.decode())
+
+
+def enrol_directly(user, clock) -> tuple[TOTPDevice, list[str]]:
+    device = totp_enrolment_start(user=user)
+    codes = totp_enrolment_confirm(user=user, device=device, token=code_at(device, clock()))
+    clock.advance(STEP)  # past the step that confirmed enrolment, which may not sign in
+    return device, codes
+
+
+def signed_in_events(method=None):
+    events = AuditEvent.objects.filter(action="auth.signed_in")
+    return events.filter(changes__method=method) if method else events
+
+
+# Enrolment at first sign-in
+
+
+@pytest.mark.usefixtures("mfa_practice")
+def test_the_password_alone_leads_to_enrolment_not_in(client, user, clock):
+    response = password_step(client, user)
+
+    assert response.status_code == 302
+    assert response["Location"] == ENROL
+    assert not signed_in(client)
+    assert home_redirects_to_login(client)
+    assert client.get(ACCOUNT).status_code == 302
+    assert not signed_in_events().exists()
+
+
+@pytest.mark.usefixtures("mfa_practice")
+def test_the_setup_page_shows_a_qr_code_and_the_key(client, user, clock):
+    password_step(client, user)
+
+    response = client.get(ENROL)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    device = TOTPDevice.objects.get(user=user)
+    assert not device.confirmed
+    assert "<svg" in html
+    assert 'role="img"' in html
+    assert f"<code>{totp_secret_for_display(device=device)}</code>" in html
+    # Reloading the page keeps the same device, so a scanned code stays valid.
+    client.get(ENROL)
+    assert list(TOTPDevice.objects.filter(user=user)) == [device]
+
+
+@pytest.mark.usefixtures("mfa_practice")
+def test_a_wrong_setup_code_is_refused_and_signs_nobody_in(client, user, clock):
+    password_step(client, user)
+    client.get(ENROL)
+    device = TOTPDevice.objects.get(user=user)
+
+    response = client.post(ENROL, {"code": wrong_code(device, clock())})
+
+    assert response.status_code == 200
+    assert INVALID_ENROLMENT_CODE in response.content.decode()
+    assert not signed_in(client)
+    assert home_redirects_to_login(client)
+    device.refresh_from_db()
+    assert not device.confirmed
+    assert not RecoveryCode.objects.exists()
+    assert not AuditEvent.objects.filter(action="auth.mfa_enrolled").exists()
+
+
+@pytest.mark.usefixtures("mfa_practice")
+def test_a_right_setup_code_shows_recovery_codes_and_signs_in(client, user, clock):
+    device, _code, codes = enrol_through_pages(client, user, clock)
+
+    assert len(codes) == 10
+    assert len(set(codes)) == 10
+    assert recovery_codes_remaining(user=user) == 10
+    device.refresh_from_db()
+    assert device.confirmed
+    assert signed_in(client)
+    assert client.get("/").status_code == 200
+    enrolled = AuditEvent.objects.get(action="auth.mfa_enrolled")
+    assert enrolled.actor == user
+    assert (enrolled.target_type, enrolled.target_id) == ("accounts.totpdevice", str(device.pk))
+    event = signed_in_events().get()
+    assert event.actor == user
+    assert event.changes == {"method": "password+totp"}
+
+
+@pytest.mark.usefixtures("mfa_practice")
+def test_enrolment_sends_the_user_on_to_the_page_they_asked_for(client, user, clock):
+    assert password_step(client, user, next_url="/accounts/me/")["Location"] == ENROL
+    client.get(ENROL)
+    device = TOTPDevice.objects.get(user=user)
+
+    response = client.post(ENROL, {"code": code_at(device, clock())})
+
+    assert 'href="/accounts/me/"' in response.content.decode()
+
+
+def test_enrolment_without_the_password_step_goes_to_sign_in(client, mfa_practice):
+    response = client.get(ENROL)
+
+    assert response.status_code == 302
+    assert response["Location"] == LOGIN
+    assert not TOTPDevice.objects.exists()
+
+
+# The second step
+
+
+@pytest.fixture
+def enrolled_through_pages(mfa_practice, user, clock):
+    """A user who enrolled at their first sign-in, then signed out."""
+    client = Client()
+    device, code, codes = enrol_through_pages(client, user, clock)
+    client.post(LOGOUT)
+    return device, code, codes
+
+
+def test_the_next_sign_in_asks_for_a_code(client, user, clock, enrolled_through_pages):
+    response = password_step(client, user)
+
+    assert response.status_code == 302
+    assert response["Location"] == VERIFY
+    assert not signed_in(client)
+    assert client.get(VERIFY).status_code == 200
+
+
+def test_a_pending_user_cannot_reach_the_app(client, user, clock, enrolled_through_pages):
+    password_step(client, user)
+
+    assert home_redirects_to_login(client)
+    assert client.get(ACCOUNT)["Location"] == f"{LOGIN}?next={ACCOUNT}"
+
+
+def test_the_enrolment_code_cannot_be_replayed_but_the_next_one_works(
+    client, user, clock, enrolled_through_pages
+):
+    device, enrolment_code, _codes = enrolled_through_pages
+    password_step(client, user)
+
+    replay = client.post(VERIFY, {"code": enrolment_code})
+
+    assert replay.status_code == 200
+    assert CODE_DID_NOT_WORK in replay.content.decode()
+    assert not signed_in(client)
+    failed = AuditEvent.objects.get(action="auth.sign_in_failed")
+    assert failed.changes == {"username": user.username, "reason": "second_factor"}
+    assert failed.outcome == AuditEvent.Outcome.FAILURE
+
+    clock.advance(STEP)
+    response = client.post(VERIFY, {"code": code_at(device, clock())})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    assert client.get("/").status_code == 200
+    assert signed_in_events("password+totp").count() == 2
+
+
+def test_the_second_step_keeps_the_page_asked_for(client, user, clock, enrolled_through_pages):
+    device, _code, _codes = enrolled_through_pages
+    clock.advance(STEP)
+
+    assert password_step(client, user, next_url="/accounts/me/")["Location"] == VERIFY
+    response = client.post(VERIFY, {"code": code_at(device, clock())})
+
+    assert response["Location"] == "/accounts/me/"
+
+
+def test_a_recovery_code_signs_in_once(user, clock, enrolled_through_pages):
+    _device, _code, codes = enrolled_through_pages
+    first = Client()
+    password_step(first, user)
+
+    response = first.post(VERIFY, {"code": codes[0].upper()})
+
+    assert response["Location"] == "/"
+    assert first.get("/").status_code == 200
+    assert signed_in_events("password+recovery_code").count() == 1
+    assert recovery_codes_remaining(user=user) == 9
+
+    second = Client()
+    password_step(second, user)
+    again = second.post(VERIFY, {"code": codes[0]})
+
+    assert again.status_code == 200
+    assert CODE_DID_NOT_WORK in again.content.decode()
+    assert not signed_in(second)
+    assert recovery_codes_remaining(user=user) == 9
+    assert second.post(VERIFY, {"code": codes[1]})["Location"] == "/"
+
+
+def test_wrong_codes_count_toward_the_sign_in_throttle(client, user, clock, enrolled_through_pages):
+    device, _code, _codes = enrolled_through_pages
+    limits = django_settings.LOGIN_THROTTLE
+    password_step(client, user)
+    for _ in range(limits["lock_after"]):
+        clock.advance(timedelta(seconds=limits["max_delay_seconds"] + 1))
+        response = client.post(VERIFY, {"code": wrong_code(device, clock())})
+        assert CODE_DID_NOT_WORK in response.content.decode()
+    step_before = TOTPDevice.objects.get(pk=device.pk).last_used_step
+
+    clock.advance(timedelta(seconds=limits["max_delay_seconds"] + 1))
+    response = client.post(VERIFY, {"code": code_at(device, clock())})
+
+    assert response.status_code == 200
+    assert TOO_MANY in response.content.decode()
+    assert not signed_in(client)
+    # Refused before it was checked: the code was not spent.
+    assert TOTPDevice.objects.get(pk=device.pk).last_used_step == step_before
+    events = AuditEvent.objects.filter(action="auth.sign_in_failed")
+    assert events.count() == limits["lock_after"]
+    assert {event.changes["reason"] for event in events} == {"second_factor"}
+
+
+def test_the_pending_sign_in_expires_after_ten_minutes(client, user, clock, enrolled_through_pages):
+    password_step(client, user)
+
+    clock.advance(timedelta(minutes=10))
+    assert client.get(VERIFY).status_code == 200
+
+    clock.advance(timedelta(seconds=1))
+    response = client.get(VERIFY)
+
+    assert response.status_code == 302
+    assert response["Location"] == LOGIN
+    # Gone for good: going back in time does not bring it back.
+    clock.advance(timedelta(minutes=-5))
+    assert client.get(VERIFY)["Location"] == LOGIN
+
+
+def test_a_code_after_the_pending_sign_in_expired_signs_nobody_in(
+    client, user, clock, enrolled_through_pages
+):
+    device, _code, _codes = enrolled_through_pages
+    password_step(client, user)
+    clock.advance(timedelta(minutes=10, seconds=30))
+
+    response = client.post(VERIFY, {"code": code_at(device, clock())})
+
+    assert response["Location"] == LOGIN
+    assert not signed_in(client)
+    assert signed_in_events().count() == 1  # the enrolment sign-in only
+
+
+def test_the_second_step_without_the_password_step_goes_to_sign_in(client, mfa_practice):
+    response = client.get(VERIFY)
+
+    assert response.status_code == 302
+    assert response["Location"] == LOGIN
+    assert client.post(VERIFY, {"code": "123456"})["Location"] == LOGIN
+    assert not AuditEvent.objects.filter(action="auth.sign_in_failed").exists()
+
+
+def test_the_enrolment_step_cannot_skip_to_the_second_step(client, user, mfa_practice, clock):
+    password_step(client, user)  # pending enrolment, not verification
+
+    assert client.get(VERIFY)["Location"] == LOGIN
+
+
+# MFA not required by the practice
+
+
+@pytest.mark.usefixtures("practice")
+def test_without_mfa_required_an_unenrolled_user_signs_straight_in(client, user):
+    response = password_step(client, user)
+
+    assert response["Location"] == "/"
+    assert signed_in(client)
+    assert signed_in_events("password").count() == 1
+
+
+@pytest.mark.usefixtures("practice")
+def test_without_mfa_required_an_enrolled_user_still_gets_the_second_step(client, user, clock):
+    device, _codes = enrol_directly(user, clock)
+
+    response = password_step(client, user)
+
+    assert response["Location"] == VERIFY
+    assert not signed_in(client)
+    assert client.post(VERIFY, {"code": code_at(device, clock())})["Location"] == "/"
+    assert signed_in_events("password+totp").count() == 1
+
+
+# The account page and recovery codes
+
+
+@pytest.mark.usefixtures("practice")
+def test_the_account_page_shows_two_step_on_with_codes_left(client, user, clock, sign_in):
+    enrol_directly(user, clock)
+    sign_in(client, user)
+
+    html = client.get(ACCOUNT).content.decode()
+
+    assert '<span class="status status-done">On</span>' in html
+    assert "10 recovery codes left." in html
+    assert f'action="{RECOVERY_CODES}"' in html
+
+
+@pytest.mark.usefixtures("practice")
+def test_the_account_page_shows_two_step_off_when_not_enrolled(client, user, sign_in):
+    sign_in(client, user)
+
+    html = client.get(ACCOUNT).content.decode()
+
+    assert '<span class="status status-overdue">Off</span>' in html
+    assert "recovery codes left" not in html
+    assert f'href="{ENROL}"' in html
+
+
+def test_the_account_page_needs_sign_in(client, mfa_practice):
+    assert client.get(ACCOUNT)["Location"] == f"{LOGIN}?next={ACCOUNT}"
+
+
+@pytest.mark.usefixtures("practice")
+def test_new_recovery_codes_replace_the_old_ones(user, clock, sign_in):
+    device, old_codes = enrol_directly(user, clock)
+    client = sign_in(Client(), user)
+
+    response = client.post(RECOVERY_CODES)
+
+    assert response.status_code == 200
+    new_codes = RECOVERY_CODE.findall(response.content.decode())
+    assert len(set(new_codes)) == 10
+    assert not set(new_codes) & set(old_codes)
+    event = AuditEvent.objects.get(action="auth.mfa_recovery_codes_regenerated")
+    assert event.actor == user
+
+    stranger = Client()
+    password_step(stranger, user)
+    refused = stranger.post(VERIFY, {"code": old_codes[0]})
+    assert CODE_DID_NOT_WORK in refused.content.decode()
+    assert not signed_in(stranger)
+    assert stranger.post(VERIFY, {"code": new_codes[0]})["Location"] == "/"
+
+
+@pytest.mark.usefixtures("practice")
+def test_new_recovery_codes_need_an_enrolled_authenticator(client, user, sign_in):
+    sign_in(client, user)
+
+    response = client.post(RECOVERY_CODES)
+
+    assert response.status_code == 302
+    assert response["Location"] == ACCOUNT
+    assert not RecoveryCode.objects.exists()
+    assert not AuditEvent.objects.filter(action="auth.mfa_recovery_codes_regenerated").exists()
+
+
+def test_new_recovery_codes_need_sign_in_and_post(client, user, mfa_practice, sign_in):
+    assert client.post(RECOVERY_CODES)["Location"] == f"{LOGIN}?next={RECOVERY_CODES}"
+    sign_in(client, user)
+    assert client.get(RECOVERY_CODES).status_code == 405

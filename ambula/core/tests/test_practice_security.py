@@ -1,0 +1,45 @@
+import pytest
+
+from ambula.audit.models import AuditEvent
+from ambula.core.models import Practice
+
+pytestmark = pytest.mark.django_db
+URL = "/practice/security/"
+
+
+def test_admin_changes_the_security_settings(admin_client, practice, admin_user):
+    response = admin_client.post(URL, {"mfa_required": "on", "idle_timeout_minutes": "10"})
+    assert response.status_code == 302
+    practice = Practice.objects.get()
+    assert practice.mfa_required is True
+    assert practice.idle_timeout_minutes == 10
+    event = AuditEvent.objects.get(action="practice.settings_changed")
+    assert event.actor == admin_user
+    assert event.changes["before"] == {"mfa_required": False, "idle_timeout_minutes": 15}
+    assert event.changes["after"] == {"mfa_required": True, "idle_timeout_minutes": 10}
+
+
+def test_saving_unchanged_settings_records_nothing(admin_client, practice):
+    admin_client.post(URL, {"idle_timeout_minutes": "15"})
+    assert not AuditEvent.objects.filter(action="practice.settings_changed").exists()
+
+
+@pytest.mark.parametrize("minutes", ["1", "241", "", "ten", "-5"])
+def test_out_of_range_idle_timeouts_are_refused(admin_client, practice, minutes):
+    response = admin_client.post(URL, {"mfa_required": "on", "idle_timeout_minutes": minutes})
+    assert response.status_code == 200
+    assert "idle_timeout_minutes" in response.context["form"].errors
+    assert Practice.objects.get().idle_timeout_minutes == 15
+    assert Practice.objects.get().mfa_required is False
+
+
+def test_other_roles_cannot_change_security_settings(signed_in_client, practice):
+    response = signed_in_client.post(URL, {"idle_timeout_minutes": "240"})
+    assert response.status_code == 403
+    assert Practice.objects.get().idle_timeout_minutes == 15
+    assert AuditEvent.objects.filter(action="auth.access_denied").exists()
+
+
+def test_a_shorter_idle_timeout_applies_to_open_sessions(admin_client, practice):
+    admin_client.post(URL, {"idle_timeout_minutes": "5"})
+    assert admin_client.get("/").context["request"].idle_timeout_minutes == 5
