@@ -8,6 +8,8 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+from ambula.accounts.roles import STAFF_ROLES
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
@@ -197,7 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     createuser_parser.add_argument("username")
     createuser_parser.add_argument(
-        "--role", action="append", required=True, help="role to grant (repeat for several)"
+        "--role",
+        action="append",
+        required=True,
+        choices=[role.value for role in STAFF_ROLES],
+        help="role to grant (repeat for several)",
     )
     createuser_parser.add_argument("--email")
     createuser_parser.add_argument("--name", help="full name")

@@ -95,7 +95,10 @@ def email_settings(url: str | None, sender: str | None) -> dict:
     settings = {"DEFAULT_FROM_EMAIL": sender or "Ambula <no-reply@localhost>"}
     if not url or url == "console:":
         return settings | {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise ConfigurationError("AMBULA_EMAIL_URL is not a valid URL.") from None
     if parts.scheme not in EMAIL_SCHEMES or not parts.hostname:
         raise ConfigurationError(
             "AMBULA_EMAIL_URL must look like smtp://host:25, "
@@ -120,8 +123,18 @@ def email_settings(url: str | None, sender: str | None) -> dict:
 
 def parse_base_url(value: str | None) -> str:
     url = (value or "http://127.0.0.1:8000").rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+    ):
         raise ConfigurationError("AMBULA_BASE_URL must be like https://clinic.example.org.")
     return url
 

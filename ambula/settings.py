@@ -123,6 +123,7 @@ LOGIN_THROTTLE = {
     "slow_down_after": 3,
     "max_delay_seconds": 30,
     "lock_after": 10,
+    "address_slow_down_after": 10,
     "address_lock_after": 50,
     "lock_minutes": 15,
     "forget_after_minutes": 15,

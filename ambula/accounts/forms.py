@@ -29,7 +29,13 @@ def too_many_attempts(retry_at) -> ValidationError:
 
 
 def sign_in_failed(request, *, username: str, reason: str) -> None:
+    """Count a failed attempt toward the throttle and record it."""
     sign_in_failure_record(username=username, address=request.client_ip)
+    sign_in_refused(username=username, reason=reason)
+
+
+def sign_in_refused(*, username: str, reason: str) -> None:
+    """Record an attempt refused without being checked (throttled or locked)."""
     record(
         actor=None,
         action="auth.sign_in_failed",
@@ -60,6 +66,9 @@ class SignInForm(AuthenticationForm):
             return self.cleaned_data
         retry_at = sign_in_retry_at(username=username, address=self.request.client_ip)
         if retry_at is not None:
+            # Refused unchecked and not counted again: a locked user retrying does not
+            # prolong the lock; the audit trail still sees every attempt.
+            sign_in_refused(username=username, reason="throttled")
             raise too_many_attempts(retry_at)
         self.user_cache = authenticate(self.request, username=username, password=password)
         if self.user_cache is None:

@@ -1,4 +1,5 @@
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db.models.functions import Lower
 from django.utils.timezone import now as timezone_now
 
 from ambula.accounts.models import LoginThrottle, RoleAssignment, TOTPDevice, User
@@ -18,7 +19,7 @@ def user_list(*, actor: User) -> QuerySet[User]:
             locked=Exists(
                 LoginThrottle.objects.filter(
                     scope=LoginThrottle.Scope.USERNAME,
-                    key=OuterRef("username"),
+                    key=Lower(OuterRef("username")),
                     locked_until__gt=timezone_now(),
                 )
             ),

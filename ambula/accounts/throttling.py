@@ -22,11 +22,32 @@ def _limits() -> dict:
     return settings.LOGIN_THROTTLE
 
 
-def _keys(username: str, address: str) -> list[tuple[str, str, int]]:
+def username_key(username: str) -> str:
+    """The form a username is counted under, so "JLee " and "jlee" share one counter."""
+    return username.strip().lower()[:150]
+
+
+def _keys(username: str, address: str) -> list[tuple[str, str, int, int]]:
+    """(scope, key, slow down after, lock after) for each counter an attempt touches."""
     limits = _limits()
-    keys = [(LoginThrottle.Scope.USERNAME, username.strip().lower()[:150], limits["lock_after"])]
+    keys = [
+        (
+            LoginThrottle.Scope.USERNAME,
+            username_key(username),
+            limits["slow_down_after"],
+            limits["lock_after"],
+        )
+    ]
     if address:
-        keys.append((LoginThrottle.Scope.ADDRESS, address, limits["address_lock_after"]))
+        # Higher thresholds for an address: a whole clinic may share one.
+        keys.append(
+            (
+                LoginThrottle.Scope.ADDRESS,
+                address,
+                limits["address_slow_down_after"],
+                limits["address_lock_after"],
+            )
+        )
     return keys
 
 
@@ -34,7 +55,7 @@ def sign_in_retry_at(*, username: str, address: str) -> datetime | None:
     """Return when the next attempt will be heard, or None if it may be made now."""
     current = timezone_now()
     matching = Q()
-    for scope, key, _ in _keys(username, address):
+    for scope, key, _slow_down_after, _lock_after in _keys(username, address):
         matching |= Q(scope=scope, key=key)
     waits = [
         until
@@ -50,7 +71,7 @@ def sign_in_failure_record(*, username: str, address: str) -> None:
     """Count a failed attempt; past the thresholds, slow down and then lock."""
     limits = _limits()
     current = timezone_now()
-    for scope, key, lock_after in _keys(username, address):
+    for scope, key, slow_down_after, lock_after in _keys(username, address):
         throttle, _ = LoginThrottle.objects.get_or_create(scope=scope, key=key)
         throttle = LoginThrottle.objects.select_for_update().get(pk=throttle.pk)
         forgotten = throttle.last_failure_at is None or current - throttle.last_failure_at > (
@@ -60,9 +81,9 @@ def sign_in_failure_record(*, username: str, address: str) -> None:
         throttle.last_failure_at = current
         if throttle.failures >= lock_after:
             throttle.locked_until = current + timedelta(minutes=limits["lock_minutes"])
-        elif throttle.failures >= limits["slow_down_after"]:
+        elif throttle.failures >= slow_down_after:
             # 1, 2, 4, 8 ... seconds between attempts, capped.
-            delay = 2 ** (throttle.failures - limits["slow_down_after"])
+            delay = 2 ** (throttle.failures - slow_down_after)
             throttle.blocked_until = current + timedelta(
                 seconds=min(delay, limits["max_delay_seconds"])
             )
@@ -73,13 +94,15 @@ def sign_in_failure_record(*, username: str, address: str) -> None:
 def sign_in_success_record(*, username: str) -> None:
     """Forget a username's failures once its owner signs in."""
     LoginThrottle.objects.filter(
-        scope=LoginThrottle.Scope.USERNAME, key=username.strip().lower()
+        scope=LoginThrottle.Scope.USERNAME, key=username_key(username)
     ).delete()
 
 
 def user_is_locked(*, user: User) -> bool:
     return LoginThrottle.objects.filter(
-        scope=LoginThrottle.Scope.USERNAME, key=user.username, locked_until__gt=timezone_now()
+        scope=LoginThrottle.Scope.USERNAME,
+        key=username_key(user.username),
+        locked_until__gt=timezone_now(),
     ).exists()
 
 
@@ -87,5 +110,7 @@ def user_is_locked(*, user: User) -> bool:
 def user_unlock(*, actor: User, user: User) -> None:
     """Lift a sign-in lock on the user's account."""
     require(actor, Capability.MANAGE_ACCOUNTS)
-    LoginThrottle.objects.filter(scope=LoginThrottle.Scope.USERNAME, key=user.username).delete()
+    LoginThrottle.objects.filter(
+        scope=LoginThrottle.Scope.USERNAME, key=username_key(user.username)
+    ).delete()
     record(actor=actor, action="accounts.user_unlocked", category="accounts", target=user)

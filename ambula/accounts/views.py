@@ -21,6 +21,7 @@ from ambula.accounts.forms import (
     PasswordFields,
     SignInForm,
     sign_in_failed,
+    sign_in_refused,
     too_many_attempts,
 )
 from ambula.accounts.models import TOTPDevice, User
@@ -110,6 +111,7 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         retry_at = sign_in_retry_at(username=user.username, address=request.client_ip)
         if retry_at is not None:
+            sign_in_refused(username=user.username, reason="throttled")
             form.add_error("code", too_many_attempts(retry_at))
         else:
             method = mfa.mfa_verify(user=user, code=form.cleaned_data["code"])

@@ -1,6 +1,5 @@
 import re
 import time
-from datetime import timedelta
 
 import pytest
 from django.contrib.sessions.models import Session

@@ -144,11 +144,6 @@ def test_createuser_needs_a_role(data_dir):
     assert accounts(data_dir, "roleless") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cli.createuser passes the --role list to call_command, which turns a required "
-    "append option into '--role admin physician': 'unrecognized arguments: physician'",
-)
 def test_createuser_grants_several_roles(data_dir):
     result = run_ambula(data_dir, "createuser", "multi", "--role", "admin", "--role", "physician")
 
@@ -202,11 +197,6 @@ def test_call_command_refuses_a_taken_username():
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the createuser command's required --role (action=append) cannot take several "
-    "roles through call_command",
-)
 def test_call_command_grants_several_roles():
     call_command("createuser", "multi", role=["admin", "physician"], stdout=io.StringIO())
     assert User.objects.get(username="multi").roles == [Role.ADMIN, Role.PHYSICIAN]

@@ -128,12 +128,6 @@ def test_any_email_url_gives_settings_or_a_configuration_error(scheme, rest):
             assert 0 <= email["EMAIL_PORT"] <= 65535
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="BUG: email_settings calls urlsplit outside its try, so an unbalanced IPv6 bracket "
-    "raises ValueError (a traceback from `ambula`) instead of ConfigurationError",
-)
 @pytest.mark.parametrize("url", ["smtp://[mail.local", "smtp://mail.local]:25"])
 def test_a_malformed_ipv6_host_is_a_configuration_error(url):
     with pytest.raises(ConfigurationError, match="AMBULA_EMAIL_URL"):
@@ -192,11 +186,6 @@ def test_unusable_base_urls_are_refused_naming_the_variable(load, value):
         load(AMBULA_BASE_URL=value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: parse_base_url accepts a fragment, an invalid port and (ValueError) an "
-    "unbalanced IPv6 bracket, so links in emails and from createuser come out broken",
-)
 @pytest.mark.parametrize(
     "value",
     ["https://clinic.example.org#top", "https://clinic.example.org:notaport", "https://[clinic"],

@@ -15,7 +15,6 @@ class Command(BaseCommand):
         parser.add_argument(
             "--role",
             action="append",
-            required=True,
             choices=[role.value for role in STAFF_ROLES],
             help="a role to grant; repeat for several",
         )
@@ -23,6 +22,16 @@ class Command(BaseCommand):
         parser.add_argument("--name", dest="full_name", help="full name; defaults to USERNAME")
 
     def handle(self, *args, username, role, email, full_name, **options):
+        # Checked here rather than with required=True, which call_command cannot satisfy
+        # with a list of roles.
+        if not role:
+            raise CommandError("Give at least one --role.")
+        staff_roles = [staff_role.value for staff_role in STAFF_ROLES]
+        unknown = sorted(set(role) - set(staff_roles))
+        if unknown:
+            raise CommandError(
+                f"Unknown role {', '.join(unknown)}; choose from {', '.join(staff_roles)}."
+            )
         try:
             user = user_create(
                 actor=None,
