@@ -142,27 +142,34 @@ def parse_base_url(value: str | None) -> str:
 def ensure_data_dir(path: Path) -> Path:
     """Create the data directory readable by its owner only."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for child in ("documents", "queue", "cache"):
+    for child in ("documents", "queue", "cache", "keys"):
         (path / child).mkdir(mode=0o700, exist_ok=True)
     return path
+
+
+def read_or_create_private_file(path: Path, make_content) -> str:
+    """Return the file's text, first writing `make_content()` to it (0600) if it is missing.
+
+    Written whole to a private file, then linked into place: a process starting at the same
+    moment sees either no file or the complete one, and only one content ever wins.
+    """
+    if not path.exists():
+        descriptor, draft = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(descriptor, "w") as draft_file:
+                draft_file.write(make_content())
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(draft)
+    return path.read_text()
 
 
 def load_or_create_secret_key(data_dir: Path) -> tuple[str, Path]:
     """Return the key kept in the data directory, generating it (0600) on first run."""
     key_path = data_dir / SECRET_KEY_FILE
-    if not key_path.exists():
-        # Written whole to a private file, then linked into place: a process starting at the
-        # same moment sees either no key or the complete one, and only one key ever wins.
-        descriptor, draft = tempfile.mkstemp(dir=data_dir, prefix=".secret_key.")
-        try:
-            with os.fdopen(descriptor, "w") as draft_file:
-                draft_file.write(secrets.token_urlsafe(64) + "\n")
-            os.link(draft, key_path)
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(draft)
-    key = key_path.read_text().strip()
+    key = read_or_create_private_file(key_path, lambda: secrets.token_urlsafe(64) + "\n").strip()
     if len(key) < MINIMUM_SECRET_KEY_LENGTH:
         raise ConfigurationError(
             f"{key_path} is empty or too short; delete it to generate a new key."

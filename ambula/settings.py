@@ -10,6 +10,8 @@ from ambula.logging import logging_config
 CONFIG = ambula_config.load()
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = CONFIG.data_dir
+# Key material (encryption key ring, audit key): files here, 0600, or AMBULA_* variables.
+KEYS_DIR = DATA_DIR / "keys"
 
 SECRET_KEY = CONFIG.secret_key
 DEBUG = CONFIG.debug

@@ -44,7 +44,7 @@ def test_data_dir_is_created_readable_by_owner_only(load, tmp_path):
     load()
     data_dir = tmp_path / "data"
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
-    for child in ("documents", "queue", "cache"):
+    for child in ("documents", "queue", "cache", "keys"):
         assert stat.S_IMODE((data_dir / child).stat().st_mode) == 0o700
 
 
