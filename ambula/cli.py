@@ -142,7 +142,7 @@ def check(args: argparse.Namespace) -> None:
 
     setup_django()
     try:
-        call("check", deploy=True, fail_level="WARNING")
+        call("check", deploy=True, fail_level="WARNING", databases=["default"])
     except SystemCheckError as error:
         print(error, file=sys.stderr)
         sys.exit(1)
@@ -157,6 +157,81 @@ def createuser(args: argparse.Namespace) -> None:
 
     try:
         call("createuser", args.username, **options)
+    except CommandError as error:
+        print(f"ambula: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+def audit(args: argparse.Namespace) -> None:
+    """Verify the audit trail, or anchor its head."""
+    from django.core.management.base import CommandError
+
+    setup_django()
+    flag, path = (
+        ("--anchors", args.anchors) if args.subcommand == "verify" else ("--file", args.file)
+    )
+    try:
+        call("audit", args.subcommand, *([flag, path] if path else []))
+    except CommandError as error:
+        print(error, file=sys.stderr)
+        sys.exit(error.returncode)
+
+
+def call_or_exit(command: str, *args: str, **options) -> None:
+    """Run a management command; a CommandError becomes a message and its exit status."""
+    from django.core.management.base import CommandError
+
+    try:
+        call(command, *args, **options)
+    except CommandError as error:
+        print(f"ambula: {error}", file=sys.stderr)
+        sys.exit(error.returncode)
+
+
+def backup(args: argparse.Namespace) -> None:
+    """Write one encrypted backup file: database, documents, keys, secret key."""
+    setup_django()
+    call_or_exit(
+        "backup",
+        *([args.file] if args.file else []),
+        passphrase_file=args.passphrase_file,
+        key_file=args.key_file,
+        new_key_file=args.new_key_file,
+    )
+
+
+def restore(args: argparse.Namespace) -> None:
+    """Verify a backup, then restore it into this (empty) installation."""
+    setup_django()
+    call_or_exit(
+        "restore",
+        args.file,
+        passphrase_file=args.passphrase_file,
+        key_file=args.key_file,
+        force=args.force,
+        staging_dir=args.staging_dir,
+    )
+
+
+def add_backup_key_arguments(parser: argparse.ArgumentParser, *, new_key: bool) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--passphrase-file", help="file holding the passphrase (or AMBULA_BACKUP_PASSPHRASE)"
+    )
+    source.add_argument("--key-file", help="file holding a key made by --new-key-file")
+    if new_key:
+        source.add_argument(
+            "--new-key-file", help="write a new random key to this file (0600) and stop"
+        )
+
+
+def keys(args: argparse.Namespace) -> None:
+    """Show, rotate and retire the encryption keys."""
+    from django.core.management.base import CommandError
+
+    setup_django()
+    try:
+        call("keys", *args.arguments)
     except CommandError as error:
         print(f"ambula: {error}", file=sys.stderr)
         sys.exit(2)
@@ -208,6 +283,42 @@ def build_parser() -> argparse.ArgumentParser:
     createuser_parser.add_argument("--email")
     createuser_parser.add_argument("--name", help="full name")
     createuser_parser.set_defaults(handler=createuser)
+
+    keys_parser = commands.add_parser(
+        "keys",
+        help="show, rotate and retire the encryption keys",
+        description="ambula keys status | rotate [--resume] | reencrypt | retire KEY_ID "
+        "(rotate and reencrypt take --batch-size N and --max-batches N)",
+    )
+    keys_parser.add_argument("arguments", nargs=argparse.REMAINDER, metavar="ACTION")
+    keys_parser.set_defaults(handler=keys)
+
+    audit_parser = commands.add_parser("audit", help="verify or anchor the audit trail")
+    audit_commands = audit_parser.add_subparsers(dest="subcommand", required=True)
+    verify_parser = audit_commands.add_parser("verify", help="recompute the hash chain")
+    verify_parser.add_argument("--anchors", help="anchor file (default: in the data dir)")
+    anchor_parser = audit_commands.add_parser("anchor", help="record the chain head in a file")
+    anchor_parser.add_argument("--file", help="anchor file (default: in the data dir)")
+    audit_parser.set_defaults(handler=audit)
+
+    backup_parser = commands.add_parser(
+        "backup", help="write an encrypted backup of the database, documents and keys"
+    )
+    backup_parser.add_argument("file", nargs="?", help="the backup file to write")
+    add_backup_key_arguments(backup_parser, new_key=True)
+    backup_parser.set_defaults(handler=backup)
+    restore_parser = commands.add_parser(
+        "restore", help="verify a backup and restore it into an empty installation"
+    )
+    restore_parser.add_argument("file", help="the backup file to restore")
+    add_backup_key_arguments(restore_parser, new_key=False)
+    restore_parser.add_argument(
+        "--force", action="store_true", help="replace what a non-empty installation holds"
+    )
+    restore_parser.add_argument(
+        "--staging-dir", help="where to unpack and verify first (default: beside the data dir)"
+    )
+    restore_parser.set_defaults(handler=restore)
 
     manage_parser = commands.add_parser("manage", help="run a Django management command")
     manage_parser.add_argument("arguments", nargs=argparse.REMAINDER)

@@ -6,6 +6,7 @@ apart from ``settings.py``, so it can be tested with any environment without rel
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tempfile
@@ -50,6 +51,7 @@ class Config:
     pwned_passwords_url: str
     base_url: str
     email: dict
+    trusted_proxies: tuple
 
 
 def parse_bool(name: str, value: str | None, *, default: bool) -> bool:
@@ -119,6 +121,14 @@ def email_settings(url: str | None, sender: str | None) -> dict:
         "EMAIL_USE_SSL": use_ssl,
         "EMAIL_TIMEOUT": 20,
     }
+
+
+def parse_networks(name: str, value: str | None, *, default: list[str]) -> tuple:
+    try:
+        items = parse_list(value, default=default)
+        return tuple(ipaddress.ip_network(item, strict=False) for item in items)
+    except ValueError as error:
+        raise ConfigurationError(f"{name}: {error}") from None
 
 
 def parse_base_url(value: str | None) -> str:
@@ -260,4 +270,9 @@ def load(environ: Mapping[str, str] | None = None, *, cwd: Path | None = None) -
         pwned_passwords_url=parse_pwned_passwords_url(env.get("AMBULA_PWNED_PASSWORDS_URL")),
         base_url=parse_base_url(env.get("AMBULA_BASE_URL")),
         email=email_settings(env.get("AMBULA_EMAIL_URL"), env.get("AMBULA_EMAIL_FROM")),
+        trusted_proxies=parse_networks(
+            "AMBULA_TRUSTED_PROXIES",
+            env.get("AMBULA_TRUSTED_PROXIES"),
+            default=["127.0.0.1", "::1"],
+        ),
     )

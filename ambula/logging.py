@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 user_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("user_id", default="-")
 client_ip_var: contextvars.ContextVar[str] = contextvars.ContextVar("client_ip", default="")
+user_agent_var: contextvars.ContextVar[str] = contextvars.ContextVar("user_agent", default="")
 
 REDACTED = "[redacted]"
 PHI_PATTERNS = [
@@ -28,6 +29,8 @@ PHI_PATTERNS = [
     (re.compile(r"\b\d{4}-\d{2}-\d{2}\b(?![ T]\d{2}:\d{2})"), REDACTED),
     (re.compile(r"\b\d{1,2}/\d{1,2}/\d{2,4}\b"), REDACTED),  # US dates
     (re.compile(r"(\?)[^\s\"']+"), rf"\1{REDACTED}"),  # query strings may carry search terms
+    # One-time links (set-password): whoever reads the log could use them.
+    (re.compile(r"(/set-password/)[^\s\"']+"), rf"\1{REDACTED}/"),
 ]
 
 # Only these extra fields reach a JSON line; anything else passed in `extra` is dropped.

@@ -1,5 +1,6 @@
 """Django settings for Ambula. Every value comes from AMBULA_* variables (see ambula/config.py)."""
 
+import os
 from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
@@ -30,6 +31,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "huey.contrib.djhuey",
 ]
+# The test suite's own models (ambula/testing/models.py); set by ambula/testing/pytest_plugin.py.
+if os.environ.get("AMBULA_TESTING") == "1":
+    INSTALLED_APPS.append("ambula.testing")
 
 MIDDLEWARE = [
     "ambula.core.middleware.RequestContextMiddleware",
@@ -122,9 +126,10 @@ HUEY |= {"immediate": False, "utc": True, "consumer": {"workers": 2, "worker_typ
 
 # Failed sign-ins: slow down after a few, lock after more (ambula/accounts/throttling.py).
 LOGIN_THROTTLE = {
-    "slow_down_after": 3,
+    "lock_after": 10,  # one username from one address
+    "slow_down_after": 3,  # one username from anywhere
+    "username_lock_after": 100,
     "max_delay_seconds": 30,
-    "lock_after": 10,
     "address_slow_down_after": 10,
     "address_lock_after": 50,
     "lock_minutes": 15,
@@ -191,7 +196,14 @@ STORAGES = {
         "OPTIONS": {"location": DATA_DIR / "documents"},
     },
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    # Uploaded patient documents, encrypted on disk (ambula/core/storage.py).
+    "documents": {
+        "BACKEND": "ambula.core.storage.EncryptedFileSystemStorage",
+        "OPTIONS": {"location": DATA_DIR / "documents"},
+    },
 }
+# The largest document a user may upload; larger ones are refused before anything is written.
+DOCUMENT_MAX_BYTES = 25 * 1024 * 1024
 # Serving straight from the app directories keeps `make run` and tests free of collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG

@@ -3,6 +3,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("ambula.core.urls")),
     path("accounts/", include("ambula.accounts.urls")),
+    path("audit/", include("ambula.audit.urls")),
 ]
 
 handler400 = "ambula.core.handlers.bad_request"

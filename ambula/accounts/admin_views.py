@@ -13,10 +13,6 @@ from ambula.accounts.policy import Capability, requires
 from ambula.accounts.selectors import user_get, user_list
 
 
-def base_url(request: HttpRequest) -> str:
-    return request.build_absolute_uri("/")
-
-
 @requires(Capability.MANAGE_ACCOUNTS)
 @require_GET
 def users(request: HttpRequest) -> HttpResponse:
@@ -33,9 +29,7 @@ def user_invite(request: HttpRequest) -> HttpResponse:
     form = InviteForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
         try:
-            user = services.user_invite(
-                actor=request.user, base_url=base_url(request), **form.cleaned_data
-            )
+            user = services.user_invite(actor=request.user, **form.cleaned_data)
         except ValidationError as error:
             form.add_error(None, error)
         else:
@@ -92,9 +86,7 @@ USER_ACTIONS = {
         _("The sign-in lock was lifted."),
     ),
     "resend-invitation": (
-        lambda request, user: services.user_invitation_resend(
-            actor=request.user, user=user, base_url=base_url(request)
-        ),
+        lambda request, user: services.user_invitation_resend(actor=request.user, user=user),
         _("A new invitation was sent."),
     ),
 }

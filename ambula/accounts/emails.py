@@ -13,7 +13,7 @@ from ambula.accounts.models import User
 from ambula.core.selectors import practice_get
 
 
-def set_password_link(*, user: User, base_url: str) -> str:
+def set_password_link(*, user: User) -> str:
     """A one-time link to set a password: it stops working once used, and after 72 hours."""
     path = reverse(
         "accounts:set_password",
@@ -22,15 +22,16 @@ def set_password_link(*, user: User, base_url: str) -> str:
             "token": default_token_generator.make_token(user),
         },
     )
-    return base_url.rstrip("/") + path
+    # The configured address, never a request's Host header, which a sender could choose.
+    return settings.BASE_URL + path
 
 
-def send_invitation(*, user: User, base_url: str) -> None:
+def send_invitation(*, user: User) -> None:
     practice = practice_get()
     context = {
         "user": user,
         "practice_name": practice.name if practice else "Ambula",
-        "link": set_password_link(user=user, base_url=base_url),
+        "link": set_password_link(user=user),
         "valid_hours": settings.PASSWORD_RESET_TIMEOUT // 3600,
     }
     send_mail(

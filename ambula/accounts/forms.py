@@ -1,48 +1,16 @@
 from django import forms
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
-from django.core.exceptions import ValidationError
-from django.utils.timezone import now as timezone_now
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from ambula.accounts.roles import STAFF_ROLES, Role
-from ambula.accounts.throttling import sign_in_failure_record, sign_in_retry_at
-from ambula.audit.models import AuditEvent
-from ambula.audit.services import record
+from ambula.accounts.throttling import (
+    check_throttled,
+    sign_in_attempt_succeeded,
+    sign_in_failure_audit,
+)
 
 NOT_MATCHED = _("That username and password do not match. Check them and try again.")
-
-
-def too_many_attempts(retry_at) -> ValidationError:
-    seconds = max(1, int((retry_at - timezone_now()).total_seconds()))
-    if seconds < 90:
-        wait = ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
-    else:
-        minutes = round(seconds / 60)
-        wait = ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
-    return ValidationError(
-        _("Too many attempts. Please wait %(wait)s and try again."),
-        code="throttled",
-        params={"wait": wait},
-    )
-
-
-def sign_in_failed(request, *, username: str, reason: str) -> None:
-    """Count a failed attempt toward the throttle and record it."""
-    sign_in_failure_record(username=username, address=request.client_ip)
-    sign_in_refused(username=username, reason=reason)
-
-
-def sign_in_refused(*, username: str, reason: str) -> None:
-    """Record an attempt refused without being checked (throttled or locked)."""
-    record(
-        actor=None,
-        action="auth.sign_in_failed",
-        category="authentication",
-        outcome=AuditEvent.Outcome.FAILURE,
-        changes={"username": username[:150], "reason": reason},
-    )
 
 
 class SignInForm(AuthenticationForm):
@@ -64,16 +32,13 @@ class SignInForm(AuthenticationForm):
         password = self.cleaned_data.get("password")
         if not username or not password:
             return self.cleaned_data
-        retry_at = sign_in_retry_at(username=username, address=self.request.client_ip)
-        if retry_at is not None:
-            # Refused unchecked and not counted again: a locked user retrying does not
-            # prolong the lock; the audit trail still sees every attempt.
-            sign_in_refused(username=username, reason="throttled")
-            raise too_many_attempts(retry_at)
+        # Refused attempts are not counted again, so retrying does not prolong a lock.
+        check_throttled(self.request, username=username)
         self.user_cache = authenticate(self.request, username=username, password=password)
         if self.user_cache is None:
-            sign_in_failed(self.request, username=username, reason="password")
+            sign_in_failure_audit(username=username, reason="password")
             raise self.get_invalid_login_error()
+        sign_in_attempt_succeeded(username=username, address=self.request.client_ip)
         return self.cleaned_data
 
 
@@ -90,6 +55,14 @@ class CodeForm(forms.Form):
                 "autofocus": True,
             }
         ),
+    )
+
+
+class ConfirmPasswordForm(forms.Form):
+    password = forms.CharField(
+        label=_("Your password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
     )
 
 

@@ -26,6 +26,8 @@ from django_otp.oath import TOTP
 from qrcode.compat.etree import ET
 
 from ambula.accounts.models import RecoveryCode, TOTPDevice, User
+from ambula.accounts.policy import Capability, require
+from ambula.accounts.sessions import sessions_end_for_user
 from ambula.audit import services as audit
 
 METHOD_TOTP: Final = "totp"
@@ -228,16 +230,25 @@ def recovery_codes_remaining(*, user: User) -> int:
 
 @transaction.atomic
 def mfa_reset(*, actor: User, user: User) -> None:
-    """Remove the user's authenticators and recovery codes, so they enrol again at sign-in."""
+    """Remove the user's authenticators and recovery codes, so they enrol again at sign-in.
+
+    Their sessions end too: whoever holds one may be the reason for the reset.
+    """
+    require(actor, Capability.MANAGE_ACCOUNTS)
     _lock_user(user)
     devices_removed = TOTPDevice.objects.filter(user=user).delete()[0]
     codes_removed = RecoveryCode.objects.filter(user=user).delete()[0]
+    sessions_ended = sessions_end_for_user(user=user)
     audit.record(
         actor=actor,
         action="accounts.mfa_reset",
         category="accounts",
         target=user,
-        changes={"devices_removed": devices_removed, "recovery_codes_removed": codes_removed},
+        changes={
+            "devices_removed": devices_removed,
+            "recovery_codes_removed": codes_removed,
+            "sessions_ended": sessions_ended,
+        },
     )
 
 

@@ -4,12 +4,22 @@ from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 from ambula.accounts.roles import Role
+from ambula.core.fields import EncryptedTextField
 from ambula.core.models import BaseModel
+
+
+def normalize_username(username: str) -> str:
+    """The one form a username is stored, looked up and counted in.
+
+    Lower-cased in Python, then matched exactly: a database's own case-insensitive match can
+    fold differently (PostgreSQL upper-cases a dotless i to I), which gives one account two names.
+    """
+    return username.strip().lower()
 
 
 class UserManager(BaseUserManager):
     def get_by_natural_key(self, username: str) -> "User":
-        return self.get(username__iexact=username)
+        return self.get(username=normalize_username(username))
 
 
 class User(BaseModel, AbstractBaseUser):
@@ -87,11 +97,11 @@ class RoleAssignment(BaseModel):
 class TOTPDevice(BaseModel):
     """An authenticator app enrolled for a user (RFC 6238, 30-second steps, 6 digits).
 
-    PHI-adjacent secret: `key` is encrypted at rest once the encryption layer lands (Trust II).
+    `key` is a secret that signs anyone in as this user: it is encrypted at rest.
     """
 
     user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="totp_devices")
-    key = models.CharField(max_length=80, help_text="hex-encoded shared secret")
+    key = EncryptedTextField(help_text="hex-encoded shared secret")
     confirmed = models.BooleanField(default=False)
     # The last time step accepted: a code is never accepted twice (replay protection).
     last_used_step = models.BigIntegerField(default=-1)
@@ -138,11 +148,13 @@ class LoginThrottle(BaseModel):
     """Failed sign-ins counted per username and per source address."""
 
     class Scope(models.TextChoices):
+        PAIR = "pair", _("username from one address")
         USERNAME = "username", _("username")
         ADDRESS = "address", _("address")
 
     scope = models.CharField(max_length=16, choices=Scope.choices)
-    key = models.CharField(max_length=150)
+    # A username (up to 150) with an address: "username|2001:db8:1:2::/64".
+    key = models.CharField(max_length=200)
     failures = models.PositiveIntegerField(default=0)
     last_failure_at = models.DateTimeField(null=True, blank=True)
     blocked_until = models.DateTimeField(null=True, blank=True)

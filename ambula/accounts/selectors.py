@@ -1,5 +1,5 @@
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
-from django.db.models.functions import Lower
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Value
+from django.db.models.functions import Concat
 from django.utils.timezone import now as timezone_now
 
 from ambula.accounts.models import LoginThrottle, RoleAssignment, TOTPDevice, User
@@ -17,10 +17,12 @@ def user_list(*, actor: User) -> QuerySet[User]:
         .annotate(
             mfa_enrolled=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
             locked=Exists(
-                LoginThrottle.objects.filter(
-                    scope=LoginThrottle.Scope.USERNAME,
-                    key=Lower(OuterRef("username")),
-                    locked_until__gt=timezone_now(),
+                LoginThrottle.objects.filter(locked_until__gt=timezone_now()).filter(
+                    Q(scope=LoginThrottle.Scope.USERNAME, key=OuterRef("username"))
+                    | Q(
+                        scope=LoginThrottle.Scope.PAIR,
+                        key__startswith=Concat(OuterRef("username"), Value("|")),
+                    )
                 )
             ),
         ),

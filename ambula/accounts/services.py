@@ -9,10 +9,15 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from ambula.accounts import emails
-from ambula.accounts.models import RoleAssignment, User
+from ambula.accounts.models import RoleAssignment, User, normalize_username
 from ambula.accounts.policy import Capability, require
 from ambula.accounts.roles import Role
 from ambula.accounts.sessions import session_rekey, sessions_end_for_user
+from ambula.accounts.throttling import (
+    check_throttled,
+    sign_in_attempt_succeeded,
+    sign_in_failure_audit,
+)
 from ambula.audit.services import record
 
 
@@ -40,7 +45,7 @@ def user_create(
     if not roles:
         raise ValidationError({"roles": _("Choose at least one role.")}, code="roles_required")
     user = User(
-        username=username.strip().lower(),
+        username=normalize_username(username),
         email=User.objects.normalize_email(email.strip()).lower(),
         full_name=full_name.strip(),
     )
@@ -69,25 +74,28 @@ def user_invite(
     email: str,
     full_name: str,
     roles: Iterable[Role],
-    base_url: str,
 ) -> User:
     """Create a user without a password and email them a one-time link to set one."""
     user = user_create(
         actor=actor, username=username, email=email, full_name=full_name, roles=roles
     )
     record(actor=actor, action="accounts.user_invited", category="accounts", target=user)
-    transaction.on_commit(lambda: emails.send_invitation(user=user, base_url=base_url))
+    transaction.on_commit(lambda: emails.send_invitation(user=user))
     return user
 
 
 @transaction.atomic
-def user_invitation_resend(*, actor: User, user: User, base_url: str) -> None:
+def user_invitation_resend(*, actor: User, user: User) -> None:
     """Send a fresh invitation to a user who has not set a password yet."""
     require(actor, Capability.MANAGE_ACCOUNTS)
+    user = User.objects.select_for_update().get(pk=user.pk)
     if user.has_usable_password():
         raise ValidationError(_("This user has already set a password."), code="already_active")
+    # A fresh unusable password changes the hash every link is signed with: older links die.
+    user.set_unusable_password()
+    user.save(update_fields=["password", "updated_at"])
     record(actor=actor, action="accounts.user_invited", category="accounts", target=user)
-    transaction.on_commit(lambda: emails.send_invitation(user=user, base_url=base_url))
+    transaction.on_commit(lambda: emails.send_invitation(user=user))
 
 
 @transaction.atomic
@@ -158,13 +166,26 @@ def password_change(
     *, request: HttpRequest, user: User, current_password: str, new_password: str
 ) -> int:
     """Change the password after re-checking the current one; end the user's other sessions."""
-    if not user.check_password(current_password):
-        raise ValidationError(_("That is not your current password."), code="wrong_password")
+    reauthenticate(request=request, user=user, password=current_password)
     # Validated before the transaction: the strength and breach checks take time, and the
     # write lock should not wait on them.
     validate_password(new_password, user)
     with transaction.atomic():
         return _password_change_write(request=request, user=user, new_password=new_password)
+
+
+def reauthenticate(*, request: HttpRequest, user: User, password: str) -> None:
+    """Check a signed-in user's password again, throttled and audited like a sign-in."""
+    check_throttled(request, username=user.username, action="auth.reauthentication_failed")
+    if not user.check_password(password):
+        sign_in_failure_audit(
+            username=user.username,
+            reason="password",
+            action="auth.reauthentication_failed",
+            actor=user,
+        )
+        raise ValidationError(_("That is not your current password."), code="wrong_password")
+    sign_in_attempt_succeeded(username=user.username, address=request.client_ip)
 
 
 def _password_change_write(*, request: HttpRequest, user: User, new_password: str) -> int:

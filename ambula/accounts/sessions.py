@@ -11,10 +11,14 @@ from django.utils.module_loading import import_string
 from django.utils.timezone import now as timezone_now
 
 from ambula.accounts.models import User, UserSession
-from ambula.accounts.throttling import sign_in_success_record
+from ambula.accounts.throttling import sign_in_completed
 from ambula.audit.services import record
 
 SIGNED_IN_AT = "ambula_signed_in_at"
+REAUTHENTICATED_AT = "ambula_reauthenticated_at"
+# Sign-in state that must not outlive the sign-in it belonged to.
+SIGN_IN_LEFTOVERS = ("ambula_pending_sign_in", "ambula_enrolling_device")
+RECENT_AUTHENTICATION_MINUTES = 10
 LAST_ACTIVITY = "ambula_last_activity"
 # Write the activity stamp at most this often: a page's burst of requests costs one write.
 ACTIVITY_WRITE_INTERVAL_SECONDS = 15
@@ -27,18 +31,20 @@ def _session_store(session_key: str) -> SessionBase:
 @transaction.atomic
 def session_begin(*, request: HttpRequest, user: User, method: str) -> None:
     """Sign the user in on a fresh session id and remember the session against the user."""
+    for leftover in SIGN_IN_LEFTOVERS:
+        request.session.pop(leftover, None)
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     stamp = timezone_now().timestamp()
     request.session[SIGNED_IN_AT] = stamp
     request.session[LAST_ACTIVITY] = stamp
     request.session.save()
+    sign_in_completed(username=user.username, address=getattr(request, "client_ip", ""))
     UserSession.objects.create(
         user=user,
         session_key=request.session.session_key,
         ip_address=getattr(request, "client_ip", "") or None,
         user_agent=request.headers.get("User-Agent", "")[:300],
     )
-    sign_in_success_record(username=user.username)
     record(
         actor=user,
         action="auth.signed_in",
@@ -72,6 +78,18 @@ def session_expired_reason(request: HttpRequest, *, idle_minutes: int) -> str | 
     if current - last_activity > idle_minutes * 60:
         return "idle"
     return None
+
+
+def recently_authenticated(request: HttpRequest) -> bool:
+    """Whether the user proved who they are within the last few minutes."""
+    proved_at = max(
+        request.session.get(SIGNED_IN_AT, 0), request.session.get(REAUTHENTICATED_AT, 0)
+    )
+    return timezone_now().timestamp() - proved_at < RECENT_AUTHENTICATION_MINUTES * 60
+
+
+def session_reauthenticated(request: HttpRequest) -> None:
+    request.session[REAUTHENTICATED_AT] = timezone_now().timestamp()
 
 
 def session_touch(request: HttpRequest) -> None:

@@ -12,6 +12,7 @@ urlpatterns = [
     path("mfa/setup/", views.mfa_enrol, name="mfa_enrol"),
     path("me/", views.account, name="account"),
     path("me/password/", views.password_change, name="password_change"),
+    path("me/confirm/", views.confirm_password, name="confirm_password"),
     path("me/recovery-codes/", views.recovery_codes_regenerate, name="recovery_codes"),
     path("session/status/", views.session_status, name="session_status"),
     path("session/keepalive/", views.session_keepalive, name="session_keepalive"),

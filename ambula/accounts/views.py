@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import wraps
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
@@ -12,27 +15,47 @@ from django.utils.encoding import force_str
 from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
 from django.utils.timezone import now as timezone_now
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ambula.accounts import mfa, services, sessions
 from ambula.accounts.forms import (
     CodeForm,
+    ConfirmPasswordForm,
     PasswordChangeForm,
     PasswordFields,
     SignInForm,
-    sign_in_failed,
-    sign_in_refused,
-    too_many_attempts,
+    check_throttled,
+    sign_in_failure_audit,
 )
 from ambula.accounts.models import TOTPDevice, User
 from ambula.accounts.policy import public, signed_in
-from ambula.accounts.throttling import sign_in_retry_at
+from ambula.accounts.throttling import sign_in_attempt_succeeded
 from ambula.core.demo import DEMO_PASSWORD, DEMO_USERS
 from ambula.core.selectors import practice_get
 
-PENDING = "ambula_pending_sign_in"
-ENROLLING_DEVICE = "ambula_enrolling_device"
+PENDING, ENROLLING_DEVICE = sessions.SIGN_IN_LEFTOVERS
 PENDING_MINUTES = 10
+
+
+def recent_authentication_required(view):
+    """Ask a signed-in user for their password again before a sensitive change.
+
+    A stolen session alone must not be enough to change how the account is protected.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.user.is_authenticated and not sessions.recently_authenticated(request):
+            next_url = (
+                request.get_full_path() if request.method == "GET" else reverse("accounts:account")
+            )
+            return redirect(
+                f"{reverse('accounts:confirm_password')}?{urlencode({'next': next_url})}"
+            )
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 def safe_next(request: HttpRequest, candidate: str | None) -> str:
@@ -79,6 +102,7 @@ def pending_user(request: HttpRequest, step: str) -> User | None:
 
 
 @public
+@never_cache
 @require_http_methods(["GET", "POST"])
 def sign_in(request: HttpRequest) -> HttpResponse:
     next_url = safe_next(request, request.POST.get("next") or request.GET.get("next"))
@@ -102,6 +126,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
 
 
 @public
+@never_cache
 @require_http_methods(["GET", "POST"])
 def mfa_verify(request: HttpRequest) -> HttpResponse:
     user = pending_user(request, "verify")
@@ -109,17 +134,20 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
         return redirect("accounts:login")
     form = CodeForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
-        retry_at = sign_in_retry_at(username=user.username, address=request.client_ip)
-        if retry_at is not None:
-            sign_in_refused(username=user.username, reason="throttled")
-            form.add_error("code", too_many_attempts(retry_at))
+        try:
+            check_throttled(request, username=user.username, action="auth.mfa_failed")
+        except ValidationError as refused:
+            form.add_error("code", refused)
         else:
             method = mfa.mfa_verify(user=user, code=form.cleaned_data["code"])
             if method is not None:
+                sign_in_attempt_succeeded(username=user.username, address=request.client_ip)
                 next_url = request.session.pop(PENDING)["next"]
                 sessions.session_begin(request=request, user=user, method=f"password+{method}")
                 return redirect(next_url)
-            sign_in_failed(request, username=user.username, reason="second_factor")
+            sign_in_failure_audit(
+                username=user.username, reason="second_factor", action="auth.mfa_failed"
+            )
             form.add_error(
                 "code",
                 _("That code did not work. Enter the newest code, or a recovery code."),
@@ -130,6 +158,8 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
 
 
 @public
+@never_cache
+@recent_authentication_required
 @require_http_methods(["GET", "POST"])
 def mfa_enrol(request: HttpRequest) -> HttpResponse:
     """Enrol an authenticator: during sign-in when required, or later from one's account."""
@@ -218,6 +248,7 @@ def account(request: HttpRequest) -> HttpResponse:
 
 
 @signed_in
+@recent_authentication_required
 @require_POST
 def recovery_codes_regenerate(request: HttpRequest) -> HttpResponse:
     if not mfa.mfa_is_enrolled(user=request.user):
@@ -236,6 +267,29 @@ def recovery_codes_regenerate(request: HttpRequest) -> HttpResponse:
 
 @signed_in
 @require_http_methods(["GET", "POST"])
+def confirm_password(request: HttpRequest) -> HttpResponse:
+    """Re-enter the password before a sensitive change (throttled like a sign-in)."""
+    next_url = safe_next(request, request.POST.get("next") or request.GET.get("next"))
+    form = ConfirmPasswordForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        try:
+            services.reauthenticate(
+                request=request, user=request.user, password=form.cleaned_data["password"]
+            )
+        except ValidationError as error:
+            form.add_error("password", error)
+        else:
+            sessions.session_reauthenticated(request)
+            return redirect(next_url)
+    return render(
+        request,
+        "accounts/confirm_password.html",
+        {"title": _("Confirm it is you"), "form": form, "next": next_url},
+    )
+
+
+@signed_in
+@require_http_methods(["GET", "POST"])
 def password_change(request: HttpRequest) -> HttpResponse:
     form = PasswordChangeForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
@@ -247,7 +301,7 @@ def password_change(request: HttpRequest) -> HttpResponse:
                 new_password=form.cleaned_data["new_password"],
             )
         except ValidationError as error:
-            wrong = getattr(error, "code", None) == "wrong_password"
+            wrong = getattr(error, "code", None) in {"wrong_password", "throttled"}
             field = "current_password" if wrong else "new_password"
             form.add_error(field, error)
         else:
@@ -263,6 +317,7 @@ def password_change(request: HttpRequest) -> HttpResponse:
 
 
 @public
+@never_cache
 @require_http_methods(["GET", "POST"])
 def set_password(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
     """Choose a password from an invitation link, then go on to two-step enrolment."""

@@ -1,26 +1,81 @@
-"""Every audit action, in one documented list. Namespaced and in the past tense."""
+"""Every audit action, in one documented list. Namespaced, in the past tense, each of a kind.
 
-ACTIONS: dict[str, str] = {
+The kind is the ASTM E2147 / ONC vocabulary reports filter on (login, read, update, ...);
+the action says exactly what happened.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str
+    description: str
+
+
+ACTIONS: dict[str, Action] = {
     # Authentication
-    "auth.signed_in": "A user signed in (password and, where required, second factor).",
-    "auth.sign_in_failed": "A sign-in attempt failed: wrong password, code, or a locked account.",
-    "auth.signed_out": "A user signed out.",
-    "auth.session_timed_out": "A session ended after inactivity or its maximum length.",
-    "auth.password_changed": "A user changed their password; their other sessions ended.",
-    "auth.password_set": "A user set their password from an invitation or set-password link.",
-    "auth.mfa_enrolled": "A user enrolled an authenticator app.",
-    "auth.mfa_recovery_code_used": "A user signed in with a one-time recovery code.",
-    "auth.mfa_recovery_codes_regenerated": "A user replaced their recovery codes.",
-    "auth.access_denied": "A user asked for something their role does not allow.",
+    "auth.signed_in": Action("login", "A user signed in (password and, where required, code)."),
+    "auth.sign_in_failed": Action(
+        "login_failed", "A sign-in failed: wrong password, or refused while throttled or locked."
+    ),
+    "auth.sign_in_locked": Action(
+        "login_failed", "Too many failed sign-ins locked a username, or an address, for a while."
+    ),
+    "auth.reauthentication_failed": Action(
+        "login_failed", "A signed-in user gave a wrong current password."
+    ),
+    "auth.mfa_failed": Action("mfa_failed", "A wrong two-step code was entered at sign-in."),
+    "auth.signed_out": Action("logout", "A user signed out."),
+    "auth.session_timed_out": Action(
+        "logout", "A session ended after inactivity or at its maximum length."
+    ),
+    "auth.password_changed": Action(
+        "update", "A user changed their password; their other sessions ended."
+    ),
+    "auth.password_set": Action("update", "A user set their password from a one-time link."),
+    "auth.mfa_enrolled": Action("update", "A user enrolled an authenticator app."),
+    "auth.mfa_recovery_code_used": Action("login", "A user signed in with a recovery code."),
+    "auth.mfa_recovery_codes_regenerated": Action(
+        "update", "A user replaced their recovery codes."
+    ),
+    "auth.access_denied": Action(
+        "access_denied", "A user asked for something their role does not allow."
+    ),
     # Accounts and privileges
-    "accounts.user_invited": "An administrator invited a new user.",
-    "accounts.user_created": "A user account was created (command line or demo).",
-    "accounts.roles_changed": "A user's roles were changed.",
-    "accounts.user_deactivated": "A user was deactivated and their sessions ended.",
-    "accounts.user_reactivated": "A user was reactivated.",
-    "accounts.mfa_reset": "An administrator removed a user's authenticator and recovery codes.",
-    "accounts.user_unlocked": "An administrator lifted a sign-in lock.",
-    "accounts.sessions_ended": "A user's sessions were ended.",
+    "accounts.user_invited": Action("privilege_change", "An administrator invited a new user."),
+    "accounts.user_created": Action("privilege_change", "A user account was created."),
+    "accounts.roles_changed": Action("privilege_change", "A user's roles were changed."),
+    "accounts.user_deactivated": Action(
+        "privilege_change", "A user was deactivated and their sessions ended."
+    ),
+    "accounts.user_reactivated": Action("privilege_change", "A user was reactivated."),
+    "accounts.mfa_reset": Action(
+        "privilege_change", "An administrator removed a user's authenticator and recovery codes."
+    ),
+    "accounts.user_unlocked": Action("privilege_change", "An administrator lifted a sign-in lock."),
+    "accounts.sessions_ended": Action("logout", "A user's sessions were ended."),
     # Practice
-    "practice.settings_changed": "The practice's security settings were changed.",
+    "practice.settings_changed": Action(
+        "configuration", "The practice's security settings were changed."
+    ),
+    # Encryption keys
+    "encryption.key_rotated": Action(
+        "configuration", "A new encryption key was added and made active (`ambula keys rotate`)."
+    ),
+    "encryption.key_retired": Action(
+        "configuration", "An encryption key no value used any more was removed."
+    ),
+    # Backups
+    "backup.created": Action("export", "An encrypted backup of the whole installation was made."),
+    "backup.restored": Action("configuration", "The installation was restored from a backup."),
+    # The audit trail itself
+    "audit.searched": Action("search", "Someone searched the audit trail."),
+    "audit.exported": Action("export", "Someone exported audit events as CSV."),
+    "audit.disclosures_viewed": Action(
+        "read", "Someone viewed a patient's accounting of disclosures."
+    ),
+    "audit.anchored": Action("configuration", "The chain head was written to the anchor file."),
 }
+
+KINDS = sorted({action.kind for action in ACTIONS.values()})

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from uuid import UUID
 
-from django.db import models
+from django.db import models, transaction
 from django.utils.timezone import now as timezone_now
 
 from ambula.audit.actions import ACTIONS
-from ambula.audit.models import AuditEvent
-from ambula.logging import client_ip_var, request_id_var
+from ambula.audit.chain import mac_of
+from ambula.audit.models import AuditChainHead, AuditEvent
+from ambula.logging import client_ip_var, request_id_var, user_agent_var
+
+
+def _uuid_or_none(value: UUID | str | None) -> UUID | None:
+    # Normalised now: the MAC must cover exactly what the database will give back.
+    return UUID(str(value)) if value else None
+
+
+def _changes_aad(event_id: UUID) -> bytes:
+    return f"audit_auditevent.changes.{event_id}".encode()
 
 
 def record(
@@ -20,24 +32,58 @@ def record(
     outcome: str = AuditEvent.Outcome.SUCCESS,
     target: models.Model | None = None,
     patient: models.Model | None = None,
+    patient_id: UUID | str | None = None,
     changes: dict | None = None,
+    username: str = "",
 ) -> AuditEvent:
-    """Append one audit event. Call inside the service's transaction, so both commit or neither."""
+    """Append one audit event to the chain.
+
+    Call it inside the service's transaction so that the change and its record commit
+    together or not at all. `changes` maps field names to details such as old and new values;
+    the names stay readable, the values are encrypted. `username` names who it was about when
+    there is no signed-in actor (the username a failed sign-in tried).
+    """
     if action not in ACTIONS:
         raise ValueError(f"Unknown audit action {action!r}: add it to ambula/audit/actions.py.")
     authenticated = actor is not None and getattr(actor, "is_authenticated", False)
-    request_id = request_id_var.get()
-    return AuditEvent.objects.create(
+    event = AuditEvent(
         occurred_at=timezone_now(),
         actor=actor if authenticated else None,
+        actor_username=actor.username if authenticated else username[:150],
         actor_roles=",".join(actor.roles) if authenticated else "",
         action=action,
+        kind=ACTIONS[action].kind,
         category=category,
         outcome=outcome,
         target_type=target._meta.label_lower if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
-        patient_id=patient.pk if patient is not None else None,
+        patient_id=patient.pk if patient is not None else _uuid_or_none(patient_id),
         ip_address=client_ip_var.get() or None,
-        request_id=request_id if request_id != "-" else "",
-        changes=changes or {},
+        user_agent=user_agent_var.get()[:300],
+        request_id=request_id_var.get() if request_id_var.get() != "-" else "",
+        changed_fields=sorted(changes or {}),
     )
+    if changes:
+        from ambula.core.encryption import encrypt
+
+        plaintext = json.dumps(changes, sort_keys=True, default=str).encode()
+        event.changes = encrypt(plaintext, aad=_changes_aad(event.id))
+    with transaction.atomic():
+        # The head's row lock makes concurrent writers take turns: one link after another.
+        head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
+        event.sequence = head.sequence + 1
+        event.previous_mac = head.mac
+        event.mac = mac_of({**event.__dict__, "actor_id": event.actor_id})
+        event.save(force_insert=True)
+        head.sequence, head.mac = event.sequence, event.mac
+        head.save(update_fields=["sequence", "mac"])
+    return event
+
+
+def changes_of(event: AuditEvent) -> dict:
+    """The decrypted details of a change; readable only with the encryption keys."""
+    from ambula.core.encryption import decrypt
+
+    if not event.changes:
+        return {}
+    return json.loads(decrypt(event.changes, aad=_changes_aad(event.id)))

@@ -8,9 +8,12 @@ import stat
 from pathlib import Path
 
 from django.conf import settings
-from django.core.checks import Error, Info, Tags, register
+from django.core.checks import Error, Info, Tags, Warning, register
 
 from ambula.config import MINIMUM_SECRET_KEY_LENGTH
+
+# ASVS level 2 asks for no more than 30 minutes of idle time.
+MAXIMUM_RECOMMENDED_IDLE_MINUTES = 30
 
 
 def secret_key_is_weak(key: str) -> bool:
@@ -97,3 +100,65 @@ def check_database_engine(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register(Tags.security, deploy=True)
+def check_allowed_hosts(app_configs, **kwargs):
+    if "*" in settings.ALLOWED_HOSTS:
+        return [
+            Error(
+                "AMBULA_ALLOWED_HOSTS contains '*': any Host header would be accepted.",
+                hint="List the host names users reach Ambula by, e.g. clinic.example.org.",
+                id="ambula.E005",
+            )
+        ]
+    return []
+
+
+@register(Tags.database, deploy=True)
+def check_practice_security(app_configs, databases=None, **kwargs):
+    """What only the database knows: a demo left loaded, two-step sign-in off, long idle."""
+    if not databases:
+        return []
+    from django.db import DatabaseError
+
+    from ambula.core.selectors import practice_get
+
+    try:
+        practice = practice_get()
+    except DatabaseError:
+        return [
+            Error(
+                "The database cannot be read, or is not migrated.",
+                hint="Run `ambula migrate`.",
+                id="ambula.E006",
+            )
+        ]
+    if practice is None:
+        return []
+    problems = []
+    if practice.is_demo:
+        problems.append(
+            Error(
+                "This is the demo practice, with published demo passwords.",
+                hint="Start production from an empty database and `ambula createuser`.",
+                id="ambula.E007",
+            )
+        )
+    if not practice.mfa_required:
+        problems.append(
+            Warning(
+                "Two-step sign-in is not required for staff.",
+                hint="Turn it on under Security (administrators).",
+                id="ambula.W001",
+            )
+        )
+    if practice.idle_timeout_minutes > MAXIMUM_RECOMMENDED_IDLE_MINUTES:
+        problems.append(
+            Warning(
+                f"Idle sessions end only after {practice.idle_timeout_minutes} minutes.",
+                hint=f"Use {MAXIMUM_RECOMMENDED_IDLE_MINUTES} minutes or less under Security.",
+                id="ambula.W002",
+            )
+        )
+    return problems

@@ -9,7 +9,7 @@ from django.shortcuts import render
 
 from ambula.core.errors import ApplicationError
 from ambula.core.ids import uuid7
-from ambula.logging import client_ip_var, request_id_var, user_id_var
+from ambula.logging import client_ip_var, redact, request_id_var, user_agent_var, user_id_var
 
 access_logger = logging.getLogger("ambula.request")
 # A request id from a load balancer is kept only if it is short and plain; anything else could
@@ -18,17 +18,34 @@ VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
 def client_ip(request: HttpRequest) -> str:
-    """The address the request came from; behind our own proxy, the one it saw."""
-    candidates = [request.META.get("REMOTE_ADDR", "")]
-    if settings.CONFIG.behind_proxy:
-        # The proxy appends the address it saw; anything further left the client wrote.
-        candidates.insert(0, request.headers.get("X-Forwarded-For", "").split(",")[-1].strip())
-    for candidate in candidates:
-        try:
-            return str(ipaddress.ip_address(candidate))
-        except ValueError:
-            continue
-    return ""
+    """The address the request came from.
+
+    Behind our own proxies (AMBULA_BEHIND_PROXY, AMBULA_TRUSTED_PROXIES), X-Forwarded-For is
+    read from the right, past the trusted proxies; a request that did not come through one
+    cannot choose its address by sending the header.
+    """
+    remote = _parse_ip(request.META.get("REMOTE_ADDR", ""))
+    config = settings.CONFIG
+    if remote is None or not config.behind_proxy or not _trusted(remote, config):
+        return str(remote) if remote else ""
+    for hop in reversed(request.headers.get("X-Forwarded-For", "").split(",")):
+        address = _parse_ip(hop.strip())
+        if address is None:
+            break
+        if not _trusted(address, config):
+            return str(address)
+    return str(remote)
+
+
+def _parse_ip(value: str):
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+def _trusted(address, config) -> bool:
+    return any(address in network for network in config.trusted_proxies)
 
 
 class RequestContextMiddleware:
@@ -44,21 +61,24 @@ class RequestContextMiddleware:
         request_token = request_id_var.set(request.id)
         user_token = user_id_var.set("-")
         ip_token = client_ip_var.set(request.client_ip)
+        agent_token = user_agent_var.set(request.headers.get("User-Agent", ""))
         started = time.perf_counter()
         try:
             response = self.get_response(request)
             response["X-Request-ID"] = request.id
             duration_ms = round((time.perf_counter() - started) * 1000, 1)
+            # Through the same redaction as every log line: one-time links are never logged.
+            path = redact(request.path)
             # The path only: query strings can carry search terms, which can be PHI.
             access_logger.info(
                 "%s %s %s %sms",
                 request.method,
-                request.path,
+                path,
                 response.status_code,
                 duration_ms,
                 extra={
                     "method": request.method,
-                    "path": request.path,
+                    "path": path,
                     "status": response.status_code,
                     "duration_ms": duration_ms,
                 },
@@ -68,6 +88,7 @@ class RequestContextMiddleware:
             request_id_var.reset(request_token)
             user_id_var.reset(user_token)
             client_ip_var.reset(ip_token)
+            user_agent_var.reset(agent_token)
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         user = getattr(request, "user", None)

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 os.environ["AMBULA_DATA_DIR"] = tempfile.mkdtemp(prefix="ambula-test-")
+# Installs ambula.testing as an app, for the models only tests use (see settings.py).
+os.environ["AMBULA_TESTING"] = "1"
 os.environ.setdefault("AMBULA_LOG_LEVEL", "WARNING")
 
 CHROMIUM = os.environ.get("AMBULA_CHROMIUM", "/usr/bin/chromium")

@@ -11,6 +11,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, path, reverse
 from ambula.accounts.policy import PUBLIC, SIGNED_IN, can, declared_access
 from ambula.accounts.roles import Role
 from ambula.accounts.tests.factories import UserFactory
+from ambula.audit.services import record
 
 ANONYMOUS = "anonymous"
 SAMPLE_ARGUMENTS = {
@@ -44,11 +45,11 @@ def test_every_url_pattern_has_a_name():
     assert all(name and not name.endswith("None") for name in URL_NAMES)
 
 
-def url_for(name: str, target_user) -> str:
+def url_for(name: str, objects: dict[str, str]) -> str:
+    """The URL, with ids of real objects where it names one, sample values elsewhere."""
     pattern = dict(all_url_patterns())[name]
     kwargs = {
-        key: str(target_user.pk) if key == "user_id" else SAMPLE_ARGUMENTS[key]
-        for key in pattern.pattern.converters
+        key: objects.get(key, SAMPLE_ARGUMENTS.get(key)) for key in pattern.pattern.converters
     }
     return reverse(name, kwargs=kwargs)
 
@@ -66,11 +67,14 @@ def request(client, url: str):
 @pytest.mark.parametrize("name", URL_NAMES)
 def test_role_url_matrix(client, practice, sign_in, name, role):
     target_user = UserFactory(username="target", roles=[Role.NURSE])
+    event = record(
+        actor=None, action="accounts.user_created", category="accounts", target=target_user
+    )
     user = None
     if role != ANONYMOUS:
         user = UserFactory(username="visitor", roles=[role])
         sign_in(client, user)
-    url = url_for(name, target_user)
+    url = url_for(name, {"user_id": str(target_user.pk), "event_id": str(event.pk)})
     access = declared_access(dict(all_url_patterns())[name].callback)
     response = request(client, url)
 

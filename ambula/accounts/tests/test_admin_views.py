@@ -16,6 +16,7 @@ from ambula.accounts.services import user_create, user_deactivate
 from ambula.accounts.tests.factories import TEST_PASSWORD, UserFactory
 from ambula.accounts.throttling import sign_in_failure_record, user_is_locked
 from ambula.audit.models import AuditEvent
+from ambula.audit.services import changes_of
 
 # A practice without two-step sign-in, so signing in through the form needs no second step.
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("practice")]
@@ -23,7 +24,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("practice")]
 LOGIN = "/accounts/login/"
 USERS = "/accounts/users/"
 INVITE = "/accounts/users/invite/"
-SET_PASSWORD_LINK = re.compile(r"http://testserver/accounts/set-password/[^/\s]+/[^/\s]+/")
 DENIED_ROLES = [Role.PHYSICIAN, Role.FRONT_DESK, Role.BILLER, Role.NURSE, Role.PRIVACY_OFFICER]
 
 
@@ -90,9 +90,22 @@ def messages_of(response) -> list[str]:
     return [str(message) for message in response.context["messages"]]
 
 
+def set_password_link_in(text: str) -> re.Match | None:
+    """The set-password link, which starts with BASE_URL whatever host the request named."""
+    pattern = re.escape(settings.BASE_URL) + r"/accounts/set-password/[^/\s]+/[^/\s]+/"
+    return re.search(pattern, text)
+
+
 def lock(user) -> None:
-    for _attempt in range(settings.LOGIN_THROTTLE["lock_after"]):
+    """Lock the username everywhere, as failures from many addresses would."""
+    for _attempt in range(settings.LOGIN_THROTTLE["username_lock_after"]):
         sign_in_failure_record(username=user.username, address="")
+
+
+def lock_from_one_address(user, address="203.0.113.50") -> None:
+    """Lock the username at one address only, as ten wrong passwords from there would."""
+    for _attempt in range(settings.LOGIN_THROTTLE["lock_after"]):
+        sign_in_failure_record(username=user.username, address=address)
 
 
 def enrol_authenticator(user) -> TOTPDevice:
@@ -160,7 +173,7 @@ def test_users_pages_are_refused_to_other_roles_and_audited(client, sign_in, rol
     event = AuditEvent.objects.get(action="auth.access_denied")
     assert event.actor == staff
     assert event.outcome == AuditEvent.Outcome.DENIED
-    assert event.changes["capability"] == "accounts.manage"
+    assert changes_of(event)["capability"] == "accounts.manage"
     other.refresh_from_db()
     assert other.is_active
     assert not account_events().filter(actor=staff).exists()
@@ -212,12 +225,12 @@ def test_invitation_creates_a_passwordless_user_and_emails_a_link(
     body = message.get_content()
     assert "cnguyen" in body
     assert "Casey Nguyen" in body
-    assert SET_PASSWORD_LINK.search(body)
+    assert set_password_link_in(body)
     assert "72 hours" in body
 
     the_audit_event("accounts.user_invited", actor=admin_user, target=user)
     created = the_audit_event("accounts.user_created", actor=admin_user, target=user)
-    assert created.changes == {"roles": ["front_desk", "nurse"]}
+    assert changes_of(created) == {"roles": ["front_desk", "nurse"]}
 
     detail = admin_client.get(response["Location"])
     assert "Invitation sent to casey@clinic.example." in messages_of(detail)
@@ -313,7 +326,7 @@ def test_changing_roles_saves_and_audits_before_and_after(admin_client, admin_us
     user.refresh_from_db()
     assert user.roles == [Role.BILLER, Role.NURSE]
     event = the_audit_event("accounts.roles_changed", actor=admin_user, target=user)
-    assert event.changes == {"before": ["front_desk"], "after": ["biller", "nurse"]}
+    assert changes_of(event) == {"before": ["front_desk"], "after": ["biller", "nurse"]}
     assert "Roles saved." in messages_of(admin_client.get(detail_url(user)))
 
 
@@ -375,7 +388,7 @@ def test_a_removed_role_stops_working_on_the_very_next_request(admin_client, adm
     # Still signed in, with what the remaining role allows.
     assert colleague_browser.get("/").status_code == 200
     event = the_audit_event("accounts.roles_changed", actor=admin_user, target=colleague)
-    assert event.changes == {"before": ["admin", "physician"], "after": ["physician"]}
+    assert changes_of(event) == {"before": ["admin", "physician"], "after": ["physician"]}
 
 
 # Deactivate and reactivate
@@ -400,7 +413,7 @@ def test_deactivation_signs_the_user_out_everywhere_at_once(admin_client, admin_
         assert response["Location"] == f"{LOGIN}?next=/"
     assert UserSession.objects.get(user=user).ended_at is not None
     event = the_audit_event("accounts.user_deactivated", actor=admin_user, target=user)
-    assert event.changes == {"sessions_ended": 1}
+    assert changes_of(event) == {"sessions_ended": 1}
     # And they cannot come back in through the form.
     refused = Client().post(LOGIN, {"username": user.username, "password": TEST_PASSWORD})
     assert refused.status_code == 200
@@ -466,7 +479,7 @@ def test_a_session_that_changed_its_password_stays_ended_after_reactivation(
     admin_client.post(action_url(user, "deactivate"))
     assert browser.get("/").status_code == 302
     event = the_audit_event("accounts.user_deactivated", actor=admin_user, target=user)
-    assert event.changes == {"sessions_ended": 1}
+    assert changes_of(event) == {"sessions_ended": 1}
     admin_client.post(action_url(user, "reactivate"))
 
     # "Signed out everywhere" must hold after reactivation too: the old session stays dead.
@@ -491,11 +504,35 @@ def test_reset_mfa_removes_the_authenticator_and_recovery_codes(admin_client, ad
     assert not RecoveryCode.objects.filter(user=user).exists()
     assert not mfa.mfa_is_enrolled(user=user)
     event = the_audit_event("accounts.mfa_reset", actor=admin_user, target=user)
-    assert event.changes == {
+    assert changes_of(event) == {
         "devices_removed": 1,
         "recovery_codes_removed": mfa.RECOVERY_CODE_COUNT,
+        "sessions_ended": 0,
     }
     assert "Not set up" in table_row(admin_client.get(USERS).content.decode(), user.username)
+
+
+def test_reset_mfa_signs_the_user_out_on_their_next_request(admin_client, admin_user):
+    user = UserFactory(username="phonelost", roles=[Role.PHYSICIAN])
+    # Signed in before enrolling (the practice does not require two-step sign-in).
+    browser = sign_in_with_form(user.username)
+    enrol_authenticator(user)
+    assert browser.get("/").status_code == 200
+
+    admin_client.post(action_url(user, "reset-mfa"))
+
+    response = browser.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == f"{LOGIN}?next=/"
+    assert not UserSession.objects.filter(user=user, ended_at=None).exists()
+    event = the_audit_event("accounts.mfa_reset", actor=admin_user, target=user)
+    assert changes_of(event) == {
+        "devices_removed": 1,
+        "recovery_codes_removed": mfa.RECOVERY_CODE_COUNT,
+        "sessions_ended": 1,
+    }
+    # The administrator's own session goes on.
+    assert admin_client.get(USERS).status_code == 200
 
 
 # Unlock
@@ -518,6 +555,15 @@ def test_unlock_lifts_a_sign_in_lock(admin_client, admin_user):
     assert status_of(admin_client.get(USERS).content.decode(), user.username) == "Active"
     the_audit_event("accounts.user_unlocked", actor=admin_user, target=user)
     assert sign_in_with_form(user.username).get("/").status_code == 200
+
+
+def test_a_user_locked_at_one_address_shows_as_locked_and_can_be_unlocked(admin_client):
+    user = UserFactory(username="pairlocked", roles=[Role.NURSE])
+    lock_from_one_address(user)
+    assert user_is_locked(user=user)
+
+    assert status_of(admin_client.get(USERS).content.decode(), user.username) == "Locked"
+    assert action_url(user, "unlock") in admin_client.get(detail_url(user)).content.decode()
 
 
 # Odd requests

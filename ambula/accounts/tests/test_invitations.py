@@ -5,6 +5,7 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.test import Client
 from django.utils.encoding import force_bytes
@@ -18,13 +19,13 @@ from ambula.accounts.roles import Role
 from ambula.accounts.services import user_create, user_deactivate
 from ambula.accounts.tests.factories import TEST_PASSWORD, UserFactory
 from ambula.audit.models import AuditEvent
+from ambula.audit.services import changes_of
 from ambula.core.services import practice_create
 
 pytestmark = pytest.mark.django_db
 
 INVITE = "/accounts/users/invite/"
 LOGIN = "/accounts/login/"
-LINK = re.compile(r"http://testserver(/accounts/set-password/[^/\s]+/[^/\s]+/)")
 STRONG = "crisp-orbit-lantern-meadow-47"
 INVALID_LINK = "This link no longer works"
 
@@ -53,8 +54,10 @@ def invite(admin_client, mail_server, django_capture_on_commit_callbacks):
 
 
 def emailed_link(message) -> str:
-    match = LINK.search(message.get_content())
-    assert match, "no set-password link in the email"
+    """The path of the emailed link, which starts with BASE_URL (never the request's host)."""
+    pattern = re.escape(settings.BASE_URL) + r"(/accounts/set-password/[^/\s]+/[^/\s]+/)"
+    match = re.search(pattern, message.get_content())
+    assert match, "no set-password link starting with BASE_URL in the email"
     return match[1]
 
 
@@ -63,7 +66,10 @@ def passwords(first: str, second: str | None = None) -> dict:
 
 
 def link_for(user) -> str:
-    return set_password_link(user=user, base_url="")
+    """The path of a fresh set-password link for the user."""
+    link = set_password_link(user=user)
+    assert link.startswith(settings.BASE_URL + "/")
+    return link.removeprefix(settings.BASE_URL)
 
 
 def audit_for(action: str, user):
@@ -138,7 +144,7 @@ def test_an_invited_user_sets_a_password_and_is_signed_in(invite, mail_server):
     assert password_set.outcome == AuditEvent.Outcome.SUCCESS
     signed_in = audit_for("auth.signed_in", user).get()
     assert signed_in.actor == user
-    assert signed_in.changes == {"method": "password"}
+    assert changes_of(signed_in) == {"method": "password"}
     assert UserSession.objects.filter(user=user, ended_at=None).count() == 1
 
     # The link worked once: whoever holds it now, it no longer does.
@@ -344,7 +350,7 @@ def test_with_mfa_required_setting_the_password_leads_to_enrolment_not_in(invite
     assert "Save your recovery codes" in enrolled.content.decode()
     assert is_signed_in(browser)
     assert browser.get("/").status_code == 200
-    assert audit_for("auth.signed_in", user).get().changes == {"method": "password+totp"}
+    assert changes_of(audit_for("auth.signed_in", user).get()) == {"method": "password+totp"}
 
 
 def test_with_mfa_required_the_email_names_that_practice(invite, mail_server):
@@ -413,3 +419,83 @@ def test_a_user_created_without_a_password_can_be_sent_an_invitation(
         admin_client.post(f"/accounts/users/{user.pk}/resend-invitation/")
 
     assert [message["To"] for message in mail_server.messages] == ["fromcli@clinic.example"]
+
+
+@pytest.mark.usefixtures("practice")
+def test_resending_an_invitation_makes_the_older_links_stop_working(
+    invite, admin_client, mail_server, django_capture_on_commit_callbacks
+):
+    first = invite(username="casey")
+    user = User.objects.get(username="casey")
+    assert Client().get(first).status_code == 200
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(f"/accounts/users/{user.pk}/resend-invitation/")
+
+    second = emailed_link(mail_server.messages[-1])
+    assert second != first
+    assert shows_invalid_link(Client().get(first))
+    assert shows_invalid_link(Client().post(first, passwords(STRONG)))
+    user.refresh_from_db()
+    assert not user.has_usable_password()
+    assert Client().post(second, passwords(STRONG)).status_code == 302
+
+
+# Links are built from BASE_URL, never from the request
+
+
+@pytest.mark.usefixtures("practice")
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:8000", "https://clinic.example.org"])
+def test_invitation_links_use_base_url_whatever_host_the_request_named(
+    admin_client, admin_user, mail_server, django_capture_on_commit_callbacks, settings, base_url
+):
+    # Even a host the deployment accepts must not end up in a link mailed to someone.
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "attacker.example"]
+    settings.BASE_URL = base_url
+    data = {
+        "full_name": "Casey Nguyen",
+        "username": "casey",
+        "email": "casey@clinic.example",
+        "roles": [Role.NURSE.value],
+    }
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(INVITE, data, HTTP_HOST="attacker.example")
+    user = User.objects.get(username="casey")
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            f"/accounts/users/{user.pk}/resend-invitation/", HTTP_HOST="attacker.example"
+        )
+
+    assert response.status_code == 302
+    assert len(mail_server.messages) == 2
+    for message in mail_server.messages:
+        body = message.get_content()
+        assert f"{base_url}/accounts/set-password/" in body
+        assert "attacker.example" not in body
+    assert (
+        Client().post(emailed_link(mail_server.messages[-1]), passwords(STRONG)).status_code == 302
+    )
+
+
+# Pages that are never stored
+
+
+def never_cached(response) -> bool:
+    directives = {part.strip() for part in response["Cache-Control"].split(",")}
+    return {"no-store", "no-cache"} <= directives
+
+
+@pytest.mark.usefixtures("practice")
+def test_the_set_password_pages_are_never_cached():
+    user = UserFactory(username="cached", password=None)
+    link = link_for(user)
+    browser = Client()
+
+    page = browser.get(link)
+    assert page.status_code == 200
+    assert never_cached(page)
+    refused = browser.post(link, passwords("short"))
+    assert refused.status_code == 200
+    assert never_cached(refused)
+    assert never_cached(Client().get(tampered(link)))

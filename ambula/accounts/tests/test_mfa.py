@@ -34,6 +34,8 @@ from ambula.accounts.models import RecoveryCode, TOTPDevice
 from ambula.accounts.roles import Role
 from ambula.accounts.tests.factories import UserFactory
 from ambula.audit.models import AuditEvent
+from ambula.audit.services import changes_of
+from ambula.core.errors import AccessDenied
 from ambula.testing.processes import ambula_env, run_ambula
 
 pytestmark = pytest.mark.django_db
@@ -570,7 +572,7 @@ def test_a_recovery_code_works_once_however_it_is_typed(user, clock, enrolled, w
     assert event.actor == user
     assert event.category == "authentication"
     assert (event.target_type, event.target_id) == ("accounts.recoverycode", str(used.pk))
-    assert event.changes == {"remaining": 9}
+    assert changes_of(event) == {"remaining": 9}
 
     for attempt in (codes[3], write(codes[3]), codes[3].upper()):
         assert mfa_verify(user=user, code=attempt) is None
@@ -645,7 +647,22 @@ def test_mfa_reset_removes_everything_and_records_the_administrator(user, clock,
     assert event.actor_roles == Role.ADMIN
     assert event.category == "accounts"
     assert (event.target_type, event.target_id) == ("accounts.user", str(user.pk))
-    assert event.changes == {"devices_removed": 1, "recovery_codes_removed": 10}
+    assert changes_of(event) == {
+        "devices_removed": 1,
+        "recovery_codes_removed": 10,
+        "sessions_ended": 0,
+    }
+
+
+def test_mfa_reset_needs_the_manage_accounts_capability(user, clock, enrolled):
+    physician = UserFactory(roles=[Role.PHYSICIAN])
+
+    with pytest.raises(AccessDenied):
+        mfa_reset(actor=physician, user=user)
+
+    assert mfa_is_enrolled(user=user)
+    assert recovery_codes_remaining(user=user) == 10
+    assert not mfa_events("accounts.mfa_reset").exists()
 
 
 def test_after_a_reset_the_user_can_enrol_again(user, clock, enrolled):

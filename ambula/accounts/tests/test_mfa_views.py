@@ -2,6 +2,7 @@
 
 import re
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings as django_settings
@@ -9,7 +10,7 @@ from django.test import Client
 from django.utils.timezone import now as timezone_now
 from django_otp.oath import TOTP
 
-from ambula.accounts import forms, mfa, sessions, throttling, views
+from ambula.accounts import mfa, sessions, throttling, views
 from ambula.accounts.mfa import (
     recovery_codes_remaining,
     totp_enrolment_confirm,
@@ -19,6 +20,7 @@ from ambula.accounts.mfa import (
 from ambula.accounts.models import RecoveryCode, TOTPDevice
 from ambula.accounts.tests.factories import TEST_PASSWORD, UserFactory
 from ambula.audit.models import AuditEvent
+from ambula.audit.services import changes_of
 from ambula.core.services import practice_create
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +56,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch):
     clock = Clock()
-    for module in (mfa, views, sessions, forms, throttling):
+    for module in (mfa, views, sessions, throttling):
         monkeypatch.setattr(module, "timezone_now", clock)
     return clock
 
@@ -116,9 +118,14 @@ def enrol_directly(user, clock) -> tuple[TOTPDevice, list[str]]:
     return device, codes
 
 
-def signed_in_events(method=None):
-    events = AuditEvent.objects.filter(action="auth.signed_in")
-    return events.filter(changes__method=method) if method else events
+def signed_in_events(method=None) -> list[AuditEvent]:
+    """Sign-in events, of one method if given (the details are encrypted: read each one)."""
+    events = AuditEvent.objects.filter(action="auth.signed_in").order_by("sequence")
+    return [event for event in events if method is None or changes_of(event)["method"] == method]
+
+
+def mfa_failed_events():
+    return AuditEvent.objects.filter(action="auth.mfa_failed").order_by("sequence")
 
 
 # Enrolment at first sign-in
@@ -133,7 +140,7 @@ def test_the_password_alone_leads_to_enrolment_not_in(client, user, clock):
     assert not signed_in(client)
     assert home_redirects_to_login(client)
     assert client.get(ACCOUNT).status_code == 302
-    assert not signed_in_events().exists()
+    assert signed_in_events() == []
 
 
 @pytest.mark.usefixtures("mfa_practice")
@@ -186,9 +193,9 @@ def test_a_right_setup_code_shows_recovery_codes_and_signs_in(client, user, cloc
     enrolled = AuditEvent.objects.get(action="auth.mfa_enrolled")
     assert enrolled.actor == user
     assert (enrolled.target_type, enrolled.target_id) == ("accounts.totpdevice", str(device.pk))
-    event = signed_in_events().get()
+    [event] = signed_in_events()
     assert event.actor == user
-    assert event.changes == {"method": "password+totp"}
+    assert changes_of(event) == {"method": "password+totp"}
 
 
 @pytest.mark.usefixtures("mfa_practice")
@@ -249,9 +256,13 @@ def test_the_enrolment_code_cannot_be_replayed_but_the_next_one_works(
     assert replay.status_code == 200
     assert CODE_DID_NOT_WORK in replay.content.decode()
     assert not signed_in(client)
-    failed = AuditEvent.objects.get(action="auth.sign_in_failed")
-    assert failed.changes == {"username": user.username, "reason": "second_factor"}
+    failed = mfa_failed_events().get()
+    assert changes_of(failed) == {"reason": "second_factor"}
+    assert failed.actor_username == user.username
+    assert failed.actor is None
     assert failed.outcome == AuditEvent.Outcome.FAILURE
+    assert failed.kind == "mfa_failed"
+    assert not AuditEvent.objects.filter(action="auth.sign_in_failed").exists()
 
     clock.advance(STEP)
     response = client.post(VERIFY, {"code": code_at(device, clock())})
@@ -259,7 +270,7 @@ def test_the_enrolment_code_cannot_be_replayed_but_the_next_one_works(
     assert response.status_code == 302
     assert response["Location"] == "/"
     assert client.get("/").status_code == 200
-    assert signed_in_events("password+totp").count() == 2
+    assert len(signed_in_events("password+totp")) == 2
 
 
 def test_the_second_step_keeps_the_page_asked_for(client, user, clock, enrolled_through_pages):
@@ -281,7 +292,7 @@ def test_a_recovery_code_signs_in_once(user, clock, enrolled_through_pages):
 
     assert response["Location"] == "/"
     assert first.get("/").status_code == 200
-    assert signed_in_events("password+recovery_code").count() == 1
+    assert len(signed_in_events("password+recovery_code")) == 1
     assert recovery_codes_remaining(user=user) == 9
 
     second = Client()
@@ -313,10 +324,12 @@ def test_wrong_codes_count_toward_the_sign_in_throttle(client, user, clock, enro
     assert not signed_in(client)
     # Refused before it was checked: the code was not spent.
     assert TOTPDevice.objects.get(pk=device.pk).last_used_step == step_before
-    events = AuditEvent.objects.filter(action="auth.sign_in_failed").order_by("occurred_at")
-    reasons = [event.changes["reason"] for event in events]
+    reasons = [changes_of(event)["reason"] for event in mfa_failed_events()]
     # Each wrong code counted, then the refused attempt recorded but not counted.
     assert reasons == ["second_factor"] * limits["lock_after"] + ["throttled"]
+    assert {event.actor_username for event in mfa_failed_events()} == {user.username}
+    locked = AuditEvent.objects.get(action="auth.sign_in_locked")
+    assert changes_of(locked) == {"scope": "pair"}
 
 
 def test_the_pending_sign_in_expires_after_ten_minutes(client, user, clock, enrolled_through_pages):
@@ -346,7 +359,7 @@ def test_a_code_after_the_pending_sign_in_expired_signs_nobody_in(
 
     assert response["Location"] == LOGIN
     assert not signed_in(client)
-    assert signed_in_events().count() == 1  # the enrolment sign-in only
+    assert len(signed_in_events()) == 1  # the enrolment sign-in only
 
 
 def test_the_second_step_without_the_password_step_goes_to_sign_in(client, mfa_practice):
@@ -356,6 +369,7 @@ def test_the_second_step_without_the_password_step_goes_to_sign_in(client, mfa_p
     assert response["Location"] == LOGIN
     assert client.post(VERIFY, {"code": "123456"})["Location"] == LOGIN
     assert not AuditEvent.objects.filter(action="auth.sign_in_failed").exists()
+    assert not mfa_failed_events().exists()
 
 
 def test_the_enrolment_step_cannot_skip_to_the_second_step(client, user, mfa_practice, clock):
@@ -373,7 +387,7 @@ def test_without_mfa_required_an_unenrolled_user_signs_straight_in(client, user)
 
     assert response["Location"] == "/"
     assert signed_in(client)
-    assert signed_in_events("password").count() == 1
+    assert len(signed_in_events("password")) == 1
 
 
 @pytest.mark.usefixtures("practice")
@@ -385,7 +399,7 @@ def test_without_mfa_required_an_enrolled_user_still_gets_the_second_step(client
     assert response["Location"] == VERIFY
     assert not signed_in(client)
     assert client.post(VERIFY, {"code": code_at(device, clock())})["Location"] == "/"
-    assert signed_in_events("password+totp").count() == 1
+    assert len(signed_in_events("password+totp")) == 1
 
 
 # The account page and recovery codes
@@ -456,3 +470,236 @@ def test_new_recovery_codes_need_sign_in_and_post(client, user, mfa_practice, si
     assert client.post(RECOVERY_CODES)["Location"] == f"{LOGIN}?next={RECOVERY_CODES}"
     sign_in(client, user)
     assert client.get(RECOVERY_CODES).status_code == 405
+
+
+# Pages that are never stored
+
+
+def never_cached(response) -> bool:
+    directives = {part.strip() for part in response["Cache-Control"].split(",")}
+    return {"no-store", "no-cache"} <= directives
+
+
+@pytest.mark.usefixtures("mfa_practice")
+def test_the_setup_page_during_sign_in_is_never_cached(client, user, clock):
+    password_step(client, user)
+
+    response = client.get(ENROL)
+
+    assert response.status_code == 200
+    assert never_cached(response)
+
+
+def test_the_second_step_page_is_never_cached(client, user, clock, enrolled_through_pages):
+    password_step(client, user)
+
+    response = client.get(VERIFY)
+
+    assert response.status_code == 200
+    assert never_cached(response)
+    wrong = client.post(VERIFY, {"code": wrong_code(enrolled_through_pages[0], clock())})
+    assert CODE_DID_NOT_WORK in wrong.content.decode()
+    assert never_cached(wrong)
+
+
+# The password step does not wipe out the second step's failures
+
+
+def test_wrong_codes_still_count_after_the_password_step_is_passed_again(
+    client, user, clock, enrolled_through_pages
+):
+    """Whoever knows the password must not earn fresh code guesses by entering it again."""
+    device, _code, _codes = enrolled_through_pages
+    limits = django_settings.LOGIN_THROTTLE
+    wait = timedelta(seconds=limits["max_delay_seconds"] + 1)
+    password_step(client, user)
+    for _ in range(limits["lock_after"] - 1):
+        clock.advance(wait)
+        assert CODE_DID_NOT_WORK in client.post(VERIFY, {"code": "000000"}).content.decode()
+    clock.advance(wait)
+    assert password_step(client, user)["Location"] == VERIFY
+    clock.advance(wait)
+    client.post(VERIFY, {"code": wrong_code(device, clock())})
+
+    clock.advance(wait)
+    response = client.post(VERIFY, {"code": code_at(device, clock())})
+
+    assert TOO_MANY in response.content.decode()
+    assert not signed_in(client)
+
+
+# A recent sign-in, or the password again, before changing how the account is protected
+
+CONFIRM = "/accounts/me/confirm/"
+RECENT_MINUTES = sessions.RECENT_AUTHENTICATION_MINUTES
+WRONG_PASSWORD = "not-my-password-at-all"
+
+
+def signed_in_ago(client, clock, seconds: int) -> None:
+    """Move the session's sign-in back, as if the user signed in `seconds` ago."""
+    session = client.session
+    session[sessions.SIGNED_IN_AT] = clock().timestamp() - seconds
+    session.save()
+
+
+def confirm_url(next_path: str) -> str:
+    return f"{CONFIRM}?{urlencode({'next': next_path})}"
+
+
+def reauthentication_failures():
+    return AuditEvent.objects.filter(action="auth.reauthentication_failed").order_by("sequence")
+
+
+@pytest.fixture
+def stale_enrolled(user, clock, sign_in):
+    """A client signed in as an enrolled user, more than ten minutes ago; and the user's codes."""
+    _device, codes = enrol_directly(user, clock)
+    client = sign_in(Client(), user)
+    signed_in_ago(client, clock, RECENT_MINUTES * 60 + 1)
+    return client, codes
+
+
+@pytest.mark.usefixtures("practice")
+@pytest.mark.parametrize(("seconds", "allowed"), [(RECENT_MINUTES * 60 - 5, True), (601, False)])
+def test_new_recovery_codes_need_a_sign_in_within_ten_minutes(
+    user, clock, sign_in, seconds, allowed
+):
+    enrol_directly(user, clock)
+    client = sign_in(Client(), user)
+    signed_in_ago(client, clock, seconds)
+
+    response = client.post(RECOVERY_CODES)
+
+    if allowed:
+        assert response.status_code == 200
+        assert len(RECOVERY_CODE.findall(response.content.decode())) == 10
+    else:
+        assert response.status_code == 302
+        assert response["Location"] == confirm_url(ACCOUNT)
+        assert not AuditEvent.objects.filter(action="auth.mfa_recovery_codes_regenerated").exists()
+        assert recovery_codes_remaining(user=user) == 10
+
+
+@pytest.mark.usefixtures("practice")
+def test_setting_up_two_step_from_the_account_needs_a_recent_sign_in(client, user, clock, sign_in):
+    sign_in(client, user)
+    signed_in_ago(client, clock, RECENT_MINUTES * 60 + 1)
+
+    response = client.get(ENROL)
+
+    assert response.status_code == 302
+    assert response["Location"] == confirm_url(ENROL)
+    assert not TOTPDevice.objects.exists()
+    # A code posted straight to the page is not heard either.
+    posted = client.post(ENROL, {"code": "123456"})
+    assert posted["Location"] == confirm_url(ACCOUNT)
+    assert not TOTPDevice.objects.exists()
+    assert not AuditEvent.objects.filter(action="auth.mfa_enrolled").exists()
+
+
+@pytest.mark.usefixtures("practice")
+def test_the_confirmation_page_asks_for_the_password(stale_enrolled):
+    client, _codes = stale_enrolled
+
+    response = client.get(confirm_url(ACCOUNT))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Confirm it is you" in html
+    assert 'autocomplete="current-password"' in html
+    assert f'name="next" value="{ACCOUNT}"' in html
+
+
+@pytest.mark.usefixtures("practice")
+def test_a_wrong_password_at_confirmation_is_refused_and_audited(user, clock, stale_enrolled):
+    client, _codes = stale_enrolled
+
+    response = client.post(CONFIRM, {"password": WRONG_PASSWORD, "next": ACCOUNT})
+
+    assert response.status_code == 200
+    assert (
+        '<p class="field-error" id="id_password-error">That is not your current password.</p>'
+        in response.content.decode()
+    )
+    event = reauthentication_failures().get()
+    assert changes_of(event) == {"reason": "password"}
+    assert event.actor_username == user.username
+    assert event.outcome == AuditEvent.Outcome.FAILURE
+    assert event.ip_address == "127.0.0.1"
+    # Still not confirmed: the change is still refused.
+    assert client.post(RECOVERY_CODES)["Location"] == confirm_url(ACCOUNT)
+    assert recovery_codes_remaining(user=user) == 10
+
+
+@pytest.mark.usefixtures("practice")
+def test_the_right_password_goes_back_and_new_recovery_codes_work(user, clock, stale_enrolled):
+    client, old_codes = stale_enrolled
+
+    response = client.post(CONFIRM, {"password": TEST_PASSWORD, "next": ACCOUNT})
+
+    assert response.status_code == 302
+    assert response["Location"] == ACCOUNT
+    regenerated = client.post(RECOVERY_CODES)
+    assert regenerated.status_code == 200
+    new_codes = RECOVERY_CODE.findall(regenerated.content.decode())
+    assert len(set(new_codes)) == 10
+    assert not set(new_codes) & set(old_codes)
+    assert AuditEvent.objects.get(action="auth.mfa_recovery_codes_regenerated").actor == user
+    assert not reauthentication_failures().exists()
+
+    # The confirmation lasts ten minutes too.
+    clock.advance(timedelta(minutes=RECENT_MINUTES, seconds=1))
+    assert client.get("/").status_code == 200  # keeps the session from idling out
+    assert client.post(RECOVERY_CODES)["Location"] == confirm_url(ACCOUNT)
+
+
+@pytest.mark.usefixtures("practice")
+def test_after_confirmation_two_step_can_be_set_up_from_the_account(client, user, clock, sign_in):
+    sign_in(client, user)
+    signed_in_ago(client, clock, RECENT_MINUTES * 60 + 1)
+    assert client.get(ENROL)["Location"] == confirm_url(ENROL)
+
+    response = client.post(CONFIRM, {"password": TEST_PASSWORD, "next": ENROL})
+
+    assert response["Location"] == ENROL
+    setup = client.get(ENROL)
+    assert setup.status_code == 200
+    # Signed in, every page is sent as no-store (SecurityHeadersMiddleware).
+    assert "no-store" in setup["Cache-Control"]
+    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    enrolled = client.post(ENROL, {"code": code_at(device, clock())})
+    assert enrolled.status_code == 200
+    assert len(RECOVERY_CODE.findall(enrolled.content.decode())) == 10
+    assert f'href="{ACCOUNT}"' in enrolled.content.decode()
+    assert mfa.mfa_is_enrolled(user=user)
+
+
+@pytest.mark.usefixtures("practice")
+def test_confirmation_never_sends_the_user_to_another_site(stale_enrolled):
+    client, _codes = stale_enrolled
+
+    response = client.post(CONFIRM, {"password": TEST_PASSWORD, "next": "https://evil.test/"})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+
+
+@pytest.mark.usefixtures("practice")
+def test_confirmation_is_throttled_like_a_sign_in(user, clock, stale_enrolled):
+    client, _codes = stale_enrolled
+    limits = django_settings.LOGIN_THROTTLE
+    wait = timedelta(seconds=limits["max_delay_seconds"] + 1)
+    for _ in range(limits["lock_after"]):
+        clock.advance(wait)
+        client.get("/")  # keeps the session from idling out
+        response = client.post(CONFIRM, {"password": WRONG_PASSWORD, "next": ACCOUNT})
+        assert "That is not your current password." in response.content.decode()
+
+    clock.advance(wait)
+    response = client.post(CONFIRM, {"password": TEST_PASSWORD, "next": ACCOUNT})
+
+    assert response.status_code == 200
+    assert "Too many attempts. Please wait 14 minutes and try again." in response.content.decode()
+    assert client.post(RECOVERY_CODES)["Location"] == confirm_url(ACCOUNT)
+    reasons = [changes_of(event)["reason"] for event in reauthentication_failures()]
+    assert reasons == ["password"] * limits["lock_after"] + ["throttled"]

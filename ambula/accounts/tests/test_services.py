@@ -55,7 +55,12 @@ def test_an_unknown_role_writes_nothing():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("username", ""), ("email", "not-an-email"), ("full_name", ""), ("username", "x" * 151)],
+    [
+        ("username", ""),
+        ("email", "not-an-email"),
+        ("full_name", ""),
+        pytest.param("username", "x" * 151, id="username-too-long"),
+    ],
 )
 def test_invalid_fields_are_reported_by_name(field, value):
     with pytest.raises(ValidationError) as error:

@@ -8,12 +8,13 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils.timezone import now as timezone_now
 
-from ambula.accounts import forms, sessions, throttling, views
-from ambula.accounts.models import UserSession
+from ambula.accounts import sessions, throttling, views
+from ambula.accounts.models import LoginThrottle, UserSession
 from ambula.accounts.services import user_deactivate
 from ambula.accounts.sessions import ACTIVITY_WRITE_INTERVAL_SECONDS, LAST_ACTIVITY, SIGNED_IN_AT
 from ambula.accounts.tests.factories import TEST_PASSWORD
 from ambula.audit.models import AuditEvent
+from ambula.audit.services import changes_of
 from ambula.core.services import practice_security_update
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("practice")]
@@ -44,7 +45,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch):
     clock = Clock()
-    for module in (throttling, forms, sessions, views):
+    for module in (throttling, sessions, views):
         monkeypatch.setattr(module, "timezone_now", clock)
     return clock
 
@@ -98,7 +99,7 @@ def test_signing_in_records_the_session_and_gives_a_new_session_key(client, phys
     assert event.actor == physician
     assert event.category == "authentication"
     assert event.outcome == AuditEvent.Outcome.SUCCESS
-    assert event.changes == {"method": "password"}
+    assert changes_of(event) == {"method": "password"}
     assert event.ip_address == "127.0.0.1"
 
 
@@ -125,7 +126,7 @@ def test_an_idle_session_is_signed_out_and_its_cookie_dies(client, physician):
     event = timed_out_events().get()
     assert event.actor == physician
     assert event.category == "authentication"
-    assert event.changes == {"reason": "idle"}
+    assert changes_of(event) == {"reason": "idle"}
 
 
 def test_a_session_just_inside_the_idle_limit_stays_signed_in(client, physician, sign_in):
@@ -146,7 +147,7 @@ def test_a_session_past_the_absolute_limit_ends_however_active(client, physician
 
     login_page = client.get(LOGIN).content.decode()
     assert "Your session reached its time limit. Please sign in again." in login_page
-    assert timed_out_events().get().changes == {"reason": "absolute"}
+    assert changes_of(timed_out_events().get()) == {"reason": "absolute"}
 
 
 def test_a_session_just_inside_the_absolute_limit_stays_signed_in(client, physician, sign_in):
@@ -164,7 +165,7 @@ def test_a_session_without_stamps_is_treated_as_expired(client, physician):
     assert redirected_to_login(client.get("/"))
 
     assert "_auth_user_id" not in client.session
-    assert timed_out_events().get().changes == {"reason": "absolute"}
+    assert changes_of(timed_out_events().get()) == {"reason": "absolute"}
 
 
 @pytest.mark.parametrize("idle_minutes", [5, 30])
@@ -341,6 +342,74 @@ def test_password_change_needs_the_current_password(client, physician):
     assert_password_unchanged(physician)
 
 
+def reauthentication_failures():
+    return AuditEvent.objects.filter(action="auth.reauthentication_failed").order_by("sequence")
+
+
+def test_a_wrong_current_password_is_audited_and_counted_like_a_failed_sign_in(client, physician):
+    sign_in_through_form(client, physician, HTTP_USER_AGENT="Mozilla/5.0 (Ward PC)")
+
+    change_password(client, "not-my-password-at-all", NEW_PASSWORD)
+
+    event = reauthentication_failures().get()
+    assert changes_of(event) == {"reason": "password"}
+    assert event.actor_username == physician.username
+    assert event.outcome == AuditEvent.Outcome.FAILURE
+    assert event.kind == "login_failed"
+    assert event.category == "authentication"
+    assert event.ip_address == "127.0.0.1"
+    assert not AuditEvent.objects.filter(action="auth.sign_in_failed").exists()
+    throttles = LoginThrottle.objects.filter(scope__in=["pair", "username"])
+    assert sorted(throttles.values_list("scope", "failures")) == [("pair", 1), ("username", 1)]
+    assert "not-my-password-at-all" not in str(changes_of(event))
+
+
+def test_wrong_current_passwords_are_throttled_even_the_right_one_while_locked(
+    client, physician, clock
+):
+    limits = django_settings.LOGIN_THROTTLE
+    wait = limits["max_delay_seconds"] + 1
+    sign_in_through_form(client, physician)
+    for _ in range(limits["slow_down_after"]):
+        response = change_password(client, "not-my-password-at-all", NEW_PASSWORD)
+        assert "That is not your current password." in response.content.decode()
+    # From here each try waits, as at the sign-in form.
+    quick = change_password(client, "not-my-password-at-all", NEW_PASSWORD).content.decode()
+    assert "Too many attempts. Please wait 1 second and try again." in quick
+    for _ in range(limits["slow_down_after"], limits["lock_after"]):
+        clock.advance(seconds=wait)
+        response = change_password(client, "not-my-password-at-all", NEW_PASSWORD)
+        assert "That is not your current password." in response.content.decode()
+
+    clock.advance(seconds=wait)
+    response = change_password(client, TEST_PASSWORD, NEW_PASSWORD)
+
+    assert response.status_code == 200
+    assert "Too many attempts. Please wait 14 minutes and try again." in response.content.decode()
+    assert_password_unchanged(physician)
+    reasons = [changes_of(event)["reason"] for event in reauthentication_failures()]
+    assert reasons == ["password"] * 3 + ["throttled"] + ["password"] * 7 + ["throttled"]
+    locked = AuditEvent.objects.get(action="auth.sign_in_locked")
+    assert changes_of(locked) == {"scope": "pair"}
+    # One lock for the username from this address, whichever form the guesses came through.
+    assert (
+        "Too many attempts"
+        in Client()
+        .post(LOGIN, {"username": physician.username, "password": TEST_PASSWORD})
+        .content.decode()
+    )
+    # Still signed in: the lock stops guesses, it does not end the session.
+    assert client.get("/").status_code == 200
+
+    # Kept active meanwhile, so the idle limit does not end the session first.
+    clock.advance(minutes=limits["lock_minutes"] - 1)
+    assert client.get("/").status_code == 200
+    clock.advance(minutes=1)
+    assert change_password(client, TEST_PASSWORD, NEW_PASSWORD).status_code == 302
+    physician.refresh_from_db()
+    assert physician.check_password(NEW_PASSWORD)
+
+
 def test_password_change_refuses_a_weak_password(client, physician):
     sign_in_through_form(client, physician)
 
@@ -397,7 +466,7 @@ def test_after_a_password_change_this_session_is_still_tracked(physician, admin_
     # The password change gave this session a new key; its record follows it.
     kept_key = here.session.session_key
     assert UserSession.objects.filter(session_key=kept_key, ended_at=None).exists()
-    assert AuditEvent.objects.get(action="auth.password_changed").changes == {
+    assert changes_of(AuditEvent.objects.get(action="auth.password_changed")) == {
         "other_sessions_ended": 1
     }
     # So ending the user's sessions later still reaches it.
@@ -414,7 +483,7 @@ def test_a_password_change_with_no_other_session_says_nothing_about_others(clien
     account = client.get(response["Location"]).content.decode()
     assert "Your password was changed." in account
     assert "You were signed out everywhere else." not in account
-    assert AuditEvent.objects.get(action="auth.password_changed").changes == {
+    assert changes_of(AuditEvent.objects.get(action="auth.password_changed")) == {
         "other_sessions_ended": 0
     }
 
@@ -436,4 +505,4 @@ def test_deactivating_a_user_ends_all_their_sessions(physician, admin_user):
     assert UserSession.objects.filter(user=physician).count() == 2
     event = AuditEvent.objects.get(action="accounts.user_deactivated")
     assert event.actor == admin_user
-    assert event.changes == {"sessions_ended": 2}
+    assert changes_of(event) == {"sessions_ended": 2}

@@ -26,6 +26,18 @@ def test_login_page_has_a_heading_labels_and_title(client):
     assert 'autocomplete="current-password"' in html
 
 
+def never_cached(response) -> bool:
+    directives = {part.strip() for part in response["Cache-Control"].split(",")}
+    return {"no-store", "no-cache"} <= directives
+
+
+def test_the_sign_in_page_is_never_stored_by_a_browser_or_proxy(client):
+    assert never_cached(client.get(LOGIN))
+    failed = sign_in(client, "nobody-here", "not-the-password-at-all")
+    assert GENERIC_ERROR in failed.content.decode()
+    assert never_cached(failed)
+
+
 def test_sign_in_reaches_the_home_page(client, physician):
     response = sign_in(client, physician.username, TEST_PASSWORD)
     assert response.status_code == 302

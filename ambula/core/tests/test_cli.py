@@ -73,16 +73,119 @@ def test_check_fails_when_the_data_directory_is_open_to_others(data_dir):
     assert f"chmod 700 {data_dir}" in result.stderr
 
 
-def test_check_passes_a_production_setup(data_dir):
-    result = run_ambula(
-        data_dir,
-        "check",
-        AMBULA_HTTPS="true",
-        AMBULA_SECRET_KEY=STRONG_KEY,
-        AMBULA_ALLOWED_HOSTS="clinic.example.org",
+PRODUCTION = {
+    "AMBULA_HTTPS": "true",
+    "AMBULA_SECRET_KEY": STRONG_KEY,
+    "AMBULA_ALLOWED_HOSTS": "clinic.example.org",
+}
+CHECK_IDS = ("E001", "E002", "E003", "E004", "E005", "E006", "E007", "W001", "W002")
+
+
+def reported(result) -> set[str]:
+    """The ambula.* checks a `check` run reported."""
+    return {check_id for check_id in CHECK_IDS if f"ambula.{check_id}" in result.stderr}
+
+
+def set_up_practice(data_dir, *, mfa_required: bool = True, idle_timeout_minutes: int = 15):
+    """Create the practice in a migrated installation, as its administrator would."""
+    script = (
+        "from ambula.accounts.roles import Role\n"
+        "from ambula.accounts.services import user_create\n"
+        "from ambula.core.services import practice_create, practice_security_update\n"
+        "admin = user_create(actor=None, username='owner', email='owner@clinic.example',"
+        " full_name='Owner', roles=[Role.ADMIN])\n"
+        "practice = practice_create(actor=None, name='Lakeside Family Practice')\n"
+        f"practice_security_update(actor=admin, practice=practice, mfa_required={mfa_required},"
+        f" idle_timeout_minutes={idle_timeout_minutes})\n"
     )
+    result = run_ambula(data_dir, "manage", "shell", "-c", script, **PRODUCTION)
+    assert result.returncode == 0, result.stderr
+
+
+def test_check_passes_a_production_setup(data_dir):
+    assert run_ambula(data_dir, "migrate").returncode == 0
+    set_up_practice(data_dir)
+
+    result = run_ambula(data_dir, "check", **PRODUCTION)
+
     assert result.returncode == 0, result.stderr + result.stdout
     assert "ready for production" in result.stdout
+    assert reported(result) == set()
+
+
+def test_check_passes_a_migrated_installation_before_its_practice_is_set_up(data_dir):
+    assert run_ambula(data_dir, "migrate").returncode == 0
+
+    result = run_ambula(data_dir, "check", **PRODUCTION)
+
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "ready for production" in result.stdout
+
+
+def test_check_refuses_any_host(data_dir):
+    assert run_ambula(data_dir, "migrate").returncode == 0
+
+    result = run_ambula(data_dir, "check", **{**PRODUCTION, "AMBULA_ALLOWED_HOSTS": "*"})
+
+    assert result.returncode == 1
+    assert reported(result) == {"E005"}
+    assert "AMBULA_ALLOWED_HOSTS contains '*'" in result.stderr
+    assert "ready for production" not in result.stdout
+
+
+def test_check_fails_before_migrations(data_dir):
+    result = run_ambula(data_dir, "check", **PRODUCTION)
+
+    assert result.returncode == 1
+    assert reported(result) == {"E006"}
+    assert "The database cannot be read, or is not migrated." in result.stderr
+    assert "ambula migrate" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_fails_when_the_database_is_unreachable(data_dir):
+    unreachable = f"postgres://ambula@127.0.0.1:{free_port()}/ambula"
+
+    result = run_ambula(data_dir, "check", **PRODUCTION, AMBULA_DATABASE_URL=unreachable)
+
+    assert result.returncode == 1
+    assert "ambula.E006" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_refuses_the_demo_practice(data_dir):
+    assert run_ambula(data_dir, "demo").returncode == 0
+
+    result = run_ambula(data_dir, "check", **PRODUCTION)
+
+    assert result.returncode == 1
+    assert "ambula.E007" in result.stderr
+    assert "This is the demo practice, with published demo passwords." in result.stderr
+
+
+def test_check_warns_when_two_step_sign_in_is_not_required(data_dir):
+    assert run_ambula(data_dir, "migrate").returncode == 0
+    set_up_practice(data_dir, mfa_required=False)
+
+    result = run_ambula(data_dir, "check", **PRODUCTION)
+
+    # A warning fails the check too: production should not start with it.
+    assert result.returncode == 1
+    assert reported(result) == {"W001"}
+    assert "Two-step sign-in is not required for staff." in result.stderr
+
+
+@pytest.mark.parametrize(("minutes", "warned"), [(30, False), (31, True), (240, True)])
+def test_check_warns_when_idle_sessions_last_over_30_minutes(data_dir, minutes, warned):
+    assert run_ambula(data_dir, "migrate").returncode == 0
+    set_up_practice(data_dir, idle_timeout_minutes=minutes)
+
+    result = run_ambula(data_dir, "check", **PRODUCTION)
+
+    assert result.returncode == (1 if warned else 0), result.stderr
+    assert reported(result) == ({"W002"} if warned else set())
+    if warned:
+        assert f"Idle sessions end only after {minutes} minutes." in result.stderr
 
 
 def test_serve_answers_healthz_and_logs_one_line_per_request(data_dir):

@@ -1,6 +1,7 @@
 import pytest
 
 from ambula.audit.models import AuditEvent
+from ambula.audit.services import changes_of
 from ambula.core.models import Practice
 
 pytestmark = pytest.mark.django_db
@@ -15,8 +16,11 @@ def test_admin_changes_the_security_settings(admin_client, practice, admin_user)
     assert practice.idle_timeout_minutes == 10
     event = AuditEvent.objects.get(action="practice.settings_changed")
     assert event.actor == admin_user
-    assert event.changes["before"] == {"mfa_required": False, "idle_timeout_minutes": 15}
-    assert event.changes["after"] == {"mfa_required": True, "idle_timeout_minutes": 10}
+    assert changes_of(event) == {
+        "before": {"mfa_required": False, "idle_timeout_minutes": 15},
+        "after": {"mfa_required": True, "idle_timeout_minutes": 10},
+    }
+    assert event.changed_fields == ["after", "before"]
 
 
 def test_saving_unchanged_settings_records_nothing(admin_client, practice):

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
@@ -42,7 +41,7 @@ class Command(BaseCommand):
             )
         except ValidationError as error:
             raise CommandError("; ".join(error.messages)) from None
-        link = set_password_link(user=user, base_url=settings.BASE_URL)
+        link = set_password_link(user=user)
         self.stdout.write(self.style.SUCCESS(f"Created {user.username} ({', '.join(role)})."))
         self.stdout.write("Open this link to choose a password (works once, expires in 72 hours):")
         self.stdout.write(link)
