@@ -38,8 +38,9 @@ CSV_COLUMNS = [
 ]
 
 
-def _searched_for(form: AuditFilterForm) -> dict:
-    return {name: str(value) for name, value in form.filters().items()}
+def _as_recorded(filters: dict) -> dict:
+    """The filters as the audit event of a search or export keeps them."""
+    return {"filters": {name: str(value) for name, value in filters.items()}}
 
 
 @requires(Capability.VIEW_AUDIT)
@@ -54,7 +55,7 @@ def events(request: HttpRequest) -> HttpResponse:
         actor=request.user,
         action="audit.searched",
         category="audit",
-        changes={"filters": {name: str(value) for name, value in filters.items()}},
+        changes=_as_recorded(filters),
     )
     query = request.GET.copy()
     query.pop("page", None)
@@ -101,7 +102,7 @@ def export(request: HttpRequest) -> HttpResponse:
         actor=request.user,
         action="audit.exported",
         category="audit",
-        changes={"filters": {name: str(value) for name, value in filters.items()}},
+        changes=_as_recorded(filters),
     )
     writer = csv.writer(_Echo())
 

@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -50,7 +51,7 @@ def test_the_privacy_officer_filters_sorts_opens_and_exports_the_trail(page, liv
 
     with page.expect_download() as download:
         page.get_by_role("link", name="Export CSV").click()
-    content = open(download.value.path()).read()
+    content = Path(download.value.path()).read_text()
     assert content.count("auth.sign_in_failed") == 3
     assert AuditEvent.objects.filter(action="audit.exported", actor=officer).exists()
     assert page.console_errors == []
