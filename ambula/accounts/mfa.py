@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from django_otp.oath import TOTP
 from qrcode.compat.etree import ET
 
+from ambula.accounts.emails import security_notice_send
 from ambula.accounts.models import RecoveryCode, TOTPDevice, User
 from ambula.accounts.policy import Capability, require
 from ambula.accounts.sessions import sessions_end_for_user
@@ -141,6 +142,7 @@ def totp_enrolment_confirm(*, user: User, device: TOTPDevice, token: str) -> lis
     audit.record(
         actor=user, action="auth.mfa_enrolled", category="authentication", target=locked_device
     )
+    security_notice_send(user=user, notice="mfa_enrolled")
     device.refresh_from_db()
     return codes
 
@@ -193,6 +195,7 @@ def _recovery_code_use(*, user: User, normalised: str) -> bool:
         return False
     match.used_at = timezone_now()
     match.save(update_fields=["used_at", "updated_at"])
+    security_notice_send(user=user, notice="recovery_code_used")
     audit.record(
         actor=user,
         action="auth.mfa_recovery_code_used",
@@ -211,6 +214,7 @@ def recovery_codes_regenerate(*, user: User) -> list[str]:
     """Replace all of the user's recovery codes with new ones; return them to show once."""
     _lock_user(user)
     codes = _recovery_codes_replace(user=user)
+    security_notice_send(user=user, notice="recovery_codes_regenerated")
     audit.record(
         actor=user,
         action="auth.mfa_recovery_codes_regenerated",
@@ -239,6 +243,7 @@ def mfa_reset(*, actor: User, user: User) -> None:
     devices_removed = TOTPDevice.objects.filter(user=user).delete()[0]
     codes_removed = RecoveryCode.objects.filter(user=user).delete()[0]
     sessions_ended = sessions_end_for_user(user=user)
+    security_notice_send(user=user, notice="mfa_reset")
     audit.record(
         actor=actor,
         action="accounts.mfa_reset",

@@ -115,6 +115,7 @@ def user_roles_change(*, actor: User, user: User, roles: Iterable[Role]) -> User
         return user
     user.role_assignments.all().delete()
     _assign_roles(user, new_roles)
+    emails.security_notice_send(user=user, notice="roles_changed")
     record(
         actor=actor,
         action="accounts.roles_changed",
@@ -195,6 +196,7 @@ def _password_change_write(*, request: HttpRequest, user: User, new_password: st
     update_session_auth_hash(request, user)  # gives this session a new key
     session_rekey(old_key=old_session_key, new_key=request.session.session_key)
     ended = sessions_end_for_user(user=user, keep_session_key=request.session.session_key)
+    emails.security_notice_send(user=user, notice="password_changed")
     record(
         actor=user,
         action="auth.password_changed",

@@ -25,6 +25,7 @@ from django.utils.timezone import now as timezone_now
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from ambula.accounts.emails import security_notice_send
 from ambula.accounts.models import LoginThrottle, User, normalize_username
 from ambula.accounts.policy import Capability, require
 from ambula.audit.models import AuditEvent
@@ -121,16 +122,25 @@ def sign_in_attempt_reserve(*, username: str, address: str) -> datetime | None:
     waits = [until for throttle, *_limits in rows if (until := _wait_until(throttle, current))]
     if waits:
         return max(waits)
-    for throttle, slow_down_after, lock_after in rows:
-        if _count_failure(throttle, slow_down_after, lock_after, current):
-            record(
-                actor=None,
-                action="auth.sign_in_locked",
-                category="authentication",
-                username=normalize_username(username),
-                changes={"scope": throttle.scope},
-            )
+    _count_failures(rows, username, current)
     return None
+
+
+def _count_failures(rows, username: str, current: datetime) -> None:
+    """Add a failure to each counter; record each lock this sets, and tell the account owner."""
+    for throttle, slow_down_after, lock_after in rows:
+        if not _count_failure(throttle, slow_down_after, lock_after, current):
+            continue
+        record(
+            actor=None,
+            action="auth.sign_in_locked",
+            category="authentication",
+            username=normalize_username(username),
+            changes={"scope": throttle.scope},
+        )
+        account = User.objects.filter(username=normalize_username(username)).first()
+        if account is not None and throttle.scope != LoginThrottle.Scope.ADDRESS:
+            security_notice_send(user=account, notice="sign_in_locked")
 
 
 def too_many_attempts(retry_at) -> ValidationError:
@@ -173,9 +183,7 @@ def check_throttled(request, *, username: str, action: str = "auth.sign_in_faile
 def sign_in_failure_record(*, username: str, address: str) -> None:
     """Count a failed attempt whatever the counters say (for callers that checked already)."""
     with transaction.atomic():
-        current = timezone_now()
-        for throttle, slow_down_after, lock_after in _locked_rows(username, address):
-            _count_failure(throttle, slow_down_after, lock_after, current)
+        _count_failures(_locked_rows(username, address), username, timezone_now())
 
 
 @transaction.atomic
