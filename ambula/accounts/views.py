@@ -25,12 +25,14 @@ from ambula.accounts.forms import (
     PasswordChangeForm,
     PasswordFields,
     SignInForm,
-    check_throttled,
-    sign_in_failure_audit,
 )
 from ambula.accounts.models import TOTPDevice, User
 from ambula.accounts.policy import public, signed_in
-from ambula.accounts.throttling import sign_in_attempt_succeeded
+from ambula.accounts.throttling import (
+    check_throttled,
+    sign_in_attempt_succeeded,
+    sign_in_failure_audit,
+)
 from ambula.core.demo import DEMO_PASSWORD, DEMO_USERS
 from ambula.core.selectors import practice_get
 
@@ -66,7 +68,8 @@ def safe_next(request: HttpRequest, candidate: str | None) -> str:
     return reverse("core:home")
 
 
-def mfa_required_for(user: User) -> bool:
+def mfa_required() -> bool:
+    """Whether the practice requires two-step sign-in (it does until it says otherwise)."""
     practice = practice_get()
     return practice is None or practice.mfa_required
 
@@ -75,7 +78,7 @@ def continue_sign_in(request: HttpRequest, user: User, *, next_url: str) -> Http
     """After the password: go to the second step, to enrolment, or straight in."""
     if mfa.mfa_is_enrolled(user=user):
         step = "verify"
-    elif mfa_required_for(user):
+    elif mfa_required():
         step = "enrol"
     else:
         sessions.session_begin(request=request, user=user, method="password")
