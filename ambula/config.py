@@ -168,6 +168,8 @@ def read_or_create_private_file(path: Path, make_content) -> str:
         try:
             with os.fdopen(descriptor, "w") as draft_file:
                 draft_file.write(make_content())
+                draft_file.flush()
+                os.fsync(draft_file.fileno())  # a crash must not leave an empty key behind
             os.link(draft, path)
         except FileExistsError:
             pass

@@ -37,6 +37,14 @@ PHI_PATTERNS = [
 SAFE_EXTRA_FIELDS = frozenset({"method", "path", "status", "duration_ms", "count", "task"})
 
 
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    """Text from a client without control characters (NUL breaks PostgreSQL text columns)."""
+    return CONTROL_CHARACTERS.sub("", text)
+
+
 def redact(text: str) -> str:
     for pattern, replacement in PHI_PATTERNS:
         text = pattern.sub(replacement, text)

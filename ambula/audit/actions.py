@@ -72,6 +72,7 @@ ACTIONS: dict[str, Action] = {
     # The audit trail itself
     "audit.searched": Action("search", "Someone searched the audit trail."),
     "audit.exported": Action("export", "Someone exported audit events as CSV."),
+    "audit.event_viewed": Action("read", "Someone opened one audit event and its details."),
     "audit.disclosures_viewed": Action(
         "read", "Someone viewed a patient's accounting of disclosures."
     ),

@@ -12,7 +12,14 @@ from django.utils.timezone import now as timezone_now
 from ambula.audit.actions import ACTIONS
 from ambula.audit.chain import mac_of
 from ambula.audit.models import AuditChainHead, AuditEvent
-from ambula.logging import client_ip_var, request_id_var, user_agent_var
+from ambula.logging import client_ip_var, printable, request_id_var, user_agent_var
+
+
+def _stored_address(address: str) -> str | None:
+    # The MAC must cover the text the database gives back, so take the field's own form.
+    if not address:
+        return None
+    return AuditEvent._meta.get_field("ip_address").get_prep_value(address)
 
 
 def _uuid_or_none(value: UUID | str | None) -> UUID | None:
@@ -49,7 +56,7 @@ def record(
     event = AuditEvent(
         occurred_at=timezone_now(),
         actor=actor if authenticated else None,
-        actor_username=actor.username if authenticated else username[:150],
+        actor_username=actor.username if authenticated else printable(username)[:150],
         actor_roles=",".join(actor.roles) if authenticated else "",
         action=action,
         kind=ACTIONS[action].kind,
@@ -58,7 +65,7 @@ def record(
         target_type=target._meta.label_lower if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
         patient_id=patient.pk if patient is not None else _uuid_or_none(patient_id),
-        ip_address=client_ip_var.get() or None,
+        ip_address=_stored_address(client_ip_var.get()),
         user_agent=user_agent_var.get()[:300],
         request_id=request_id_var.get() if request_id_var.get() != "-" else "",
         changed_fields=sorted(changes or {}),

@@ -42,3 +42,21 @@ def create_triggers(connection) -> None:
 
 def drop_triggers(connection) -> None:
     _run(connection, POSTGRES_DROP if connection.vendor == "postgresql" else SQLITE_DROP)
+
+
+def triggers_present(connection) -> bool:
+    """Whether the database still refuses changes to audit events."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT count(*) FROM pg_trigger WHERE tgrelid = %s::regclass "
+                "AND tgname IN ('audit_event_no_change', 'audit_event_no_truncate') "
+                "AND tgenabled <> 'D'",
+                [TABLE],
+            )
+            return cursor.fetchone()[0] == 2
+        cursor.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
+            "AND name IN ('audit_event_no_update', 'audit_event_no_delete')"
+        )
+        return cursor.fetchone()[0] == 2

@@ -79,6 +79,15 @@ def _without(query, key: str) -> str:
     return copy.urlencode()
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_safe(value) -> str:
+    """A cell a spreadsheet will not run: usernames of failed sign-ins are anyone's text."""
+    text = str(value)
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
 class _Echo:
     def write(self, value):
         return value
@@ -109,26 +118,31 @@ def export(request: HttpRequest) -> HttpResponse:
     def rows():
         yield writer.writerow(CSV_COLUMNS)
         for event in matching.iterator(chunk_size=2000):
-            yield writer.writerow(
-                [
-                    localtime(event.occurred_at).isoformat()
-                    if name == "occurred_at"
-                    else ";".join(event.changed_fields)
-                    if name == "changed_fields"
-                    else getattr(event, name) or ""
-                    for name in CSV_COLUMNS
-                ]
-            )
+            yield writer.writerow([_spreadsheet_safe(cell) for cell in _csv_cells(event)])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="audit-trail.csv"'
     return response
 
 
+def _csv_cells(event) -> list:
+    cells = []
+    for name in CSV_COLUMNS:
+        if name == "occurred_at":
+            cells.append(localtime(event.occurred_at).isoformat())
+        elif name == "changed_fields":
+            cells.append(";".join(event.changed_fields))
+        else:
+            cells.append(getattr(event, name) or "")
+    return cells
+
+
 @requires(Capability.VIEW_AUDIT)
 @require_GET
 def event_detail(request: HttpRequest, event_id) -> HttpResponse:
     event = audit_event_get(actor=request.user, event_id=event_id)
+    # The details may hold old and new values of patient data: reading them is recorded.
+    record(actor=request.user, action="audit.event_viewed", category="audit", target=event)
     return render(
         request,
         "audit/event_detail.html",

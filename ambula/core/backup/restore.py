@@ -92,6 +92,14 @@ def _replace_documents(staged: Path, target: Path) -> None:
         shutil.rmtree(old)
 
 
+def _staged_member(staging: Path, member: str) -> Path:
+    """The staged file the manifest names, refused unless it is one that was extracted."""
+    path = staging.joinpath(*PurePosixPath(member).parts).resolve()
+    if not path.is_relative_to(staging.resolve()) or not path.is_file():
+        raise BackupError("The backup's manifest names a database file it does not contain.")
+    return path
+
+
 def backup_restore(
     *,
     archive: Path,
@@ -138,21 +146,23 @@ def backup_restore(
                 f"{engine.label}. Restoring across database engines is not supported: restore "
                 f"into an installation configured for {backup_label}."
             )
-        staged_database = staging.joinpath(*PurePosixPath(manifest["database"]["member"]).parts)
+        staged_database = _staged_member(staging, manifest["database"]["member"])
         engine.check_staged(staged_database)
         verify_seconds = time.monotonic() - started
         report(f"Archive verified in {verify_seconds:.1f} s; restoring into {data_dir}...")
-        engine.restore(staged_database, force=force)
-        staged_documents = staging / DOCUMENTS
-        staged_documents.mkdir(mode=0o700, exist_ok=True)
-        documents = _document_count(staged_documents)
-        _replace_documents(staged_documents, data_dir / DOCUMENTS)
+        # Keys first: a database whose values need the backup's keys must never sit beside
+        # the old ones because a later step failed.
         key_files = list(_private_files(staging / KEYS, []))
         for name, path in key_files:
             _replace_file(path, data_dir / KEYS / name)
         has_secret_key = (staging / SECRET_KEY_FILE).is_file()
         if has_secret_key:
             _replace_file(staging / SECRET_KEY_FILE, data_dir / SECRET_KEY_FILE)
+        engine.restore(staged_database, force=force)
+        staged_documents = staging / DOCUMENTS
+        staged_documents.mkdir(mode=0o700, exist_ok=True)
+        documents = _document_count(staged_documents)
+        _replace_documents(staged_documents, data_dir / DOCUMENTS)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     expected = manifest["row_counts"]

@@ -1,12 +1,13 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.timezone import now as timezone_now
 
 from ambula.audit import chain
 from ambula.audit.models import AuditChainHead
 from ambula.audit.services import record
+from ambula.audit.triggers import triggers_present
 
 
 class Command(BaseCommand):
@@ -26,14 +27,29 @@ class Command(BaseCommand):
             self.anchor(options["file"] or chain.anchor_path())
 
     def verify(self, anchor_file: Path) -> None:
-        verdict = chain.verify(chain.read_anchors(anchor_file))
+        anchors = chain.read_anchors(anchor_file)
+        verdict = chain.verify(anchors)
         if not verdict.intact:
             raise CommandError(
                 f"BROKEN at event {verdict.finding.sequence}: {verdict.finding}. "
                 f"{verdict.count} events verified before it.",
                 returncode=1,
             )
+        if not triggers_present(connection):
+            raise CommandError(
+                "The chain verifies, but the database no longer refuses changes to audit "
+                "events: its triggers were removed. Run `ambula migrate audit 0001` and "
+                "`ambula migrate` to restore them, and find out who removed them.",
+                returncode=1,
+            )
         self.stdout.write(f"OK: {verdict.count} events, head {verdict.head_mac}")
+        if not anchors:
+            # Without an anchor kept elsewhere, deleting the newest events and rewinding the
+            # chain head together would go unnoticed.
+            self.stdout.write(
+                f"No anchors in {anchor_file}: run `ambula audit anchor` daily and keep its "
+                "line off this machine."
+            )
 
     def anchor(self, anchor_file: Path) -> None:
         with transaction.atomic():
