@@ -21,6 +21,7 @@ ALLOWED_HOSTS = CONFIG.allowed_hosts
 INSTALLED_APPS = [
     "ambula.core",
     "ambula.accounts",
+    "ambula.patients",
     "ambula.scheduling",
     "ambula.audit",
     "django.contrib.auth",

@@ -4,6 +4,7 @@ urlpatterns = [
     path("", include("ambula.core.urls")),
     path("accounts/", include("ambula.accounts.urls")),
     path("audit/", include("ambula.audit.urls")),
+    path("patients/", include("ambula.patients.urls")),
 ]
 
 handler400 = "ambula.core.handlers.bad_request"

@@ -59,6 +59,10 @@ ACTIONS: dict[str, Action] = {
     "practice.settings_changed": Action(
         "configuration", "The practice's security settings were changed."
     ),
+    # Patients
+    "patients.registered": Action("create", "A patient was registered."),
+    "patients.searched": Action("search", "Someone searched for patients (the query is kept)."),
+    "patients.chart_viewed": Action("read", "Someone opened a patient's chart."),
     # Encryption keys
     "encryption.key_rotated": Action(
         "configuration", "A new encryption key was added and made active (`ambula keys rotate`)."

@@ -1,6 +1,8 @@
 """The demo practice: synthetic data for trying Ambula. Never real patients or people."""
 
+import random
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from django.db import transaction
 
@@ -9,6 +11,7 @@ from ambula.accounts.roles import Role
 from ambula.accounts.services import user_create
 from ambula.core.models import Practice
 from ambula.core.services import practice_create
+from ambula.patients.services import patient_register
 from ambula.scheduling.services import location_create
 
 DEMO_PASSWORD = "ambula-demo-practice"  # noqa: S105  (published on purpose, demo only)
@@ -51,6 +54,45 @@ DEMO_LOCATIONS = [
 ]
 
 
+DEMO_GIVEN_NAMES = [
+    ("Maria", "F"),
+    ("James", "M"),
+    ("Aisha", "F"),
+    ("Wei", "M"),
+    ("Sofia", "F"),
+    ("Daniel", "M"),
+    ("Priya", "F"),
+    ("Mateo", "M"),
+    ("Grace", "F"),
+    ("Kwame", "M"),
+]
+DEMO_FAMILY_NAMES = ["Alvarez", "Bennett", "Chen", "Okafor", "Novak", "Haddad", "Kim", "Larsen"]
+DEMO_PATIENT_COUNT = 40
+
+
+def demo_patients(count: int) -> list[dict]:
+    """Synthetic patients: made-up names, dates and 555 phone numbers (reserved for fiction)."""
+    chooser = random.Random(20261128)  # noqa: S311  (the same demo every time; no secrets)
+    patients = []
+    for number in range(count):
+        given, sex = DEMO_GIVEN_NAMES[number % len(DEMO_GIVEN_NAMES)]
+        family = DEMO_FAMILY_NAMES[(number // len(DEMO_GIVEN_NAMES)) % len(DEMO_FAMILY_NAMES)]
+        patients.append(
+            {
+                "given_name": given,
+                "family_name": family,
+                "date_of_birth": date(1940, 1, 1) + timedelta(days=chooser.randrange(30_000)),
+                "administrative_sex": sex,
+                "mobile_phone": f"(217) 555-{chooser.randrange(100, 200):04d}",
+                "sms_consent": chooser.random() < 0.7,
+                "city": "Springfield",
+                "state": "IL",
+                "postal_code": "62701",
+            }
+        )
+    return patients
+
+
 def demo_loaded() -> bool:
     return Practice.objects.filter(is_demo=True).exists()
 
@@ -64,8 +106,8 @@ def demo_load() -> bool:
     practice_create(actor=None, name=DEMO_PRACTICE_NAME, is_demo=True, mfa_required=False)
     for location in DEMO_LOCATIONS:
         location_create(actor=None, **location)
-    for demo_user in DEMO_USERS:
-        user_create(
+    users = {
+        demo_user.role: user_create(
             actor=None,
             username=demo_user.username,
             email=f"{demo_user.username}@demo.ambula.invalid",
@@ -73,4 +115,8 @@ def demo_load() -> bool:
             roles=[demo_user.role],
             password=DEMO_PASSWORD,
         )
+        for demo_user in DEMO_USERS
+    }
+    for details in demo_patients(DEMO_PATIENT_COUNT):
+        patient_register(actor=users[Role.FRONT_DESK], allow_duplicate=True, **details)
     return True

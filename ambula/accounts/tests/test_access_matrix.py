@@ -4,6 +4,8 @@ A new URL without an access declaration fails `test_every_view_declares_its_acce
 declaration that the middleware does not enforce fails the matrix.
 """
 
+from datetime import date
+
 import pytest
 from django.http import HttpResponse
 from django.urls import URLPattern, URLResolver, get_resolver, path, reverse
@@ -12,6 +14,7 @@ from ambula.accounts.policy import PUBLIC, SIGNED_IN, can, declared_access
 from ambula.accounts.roles import Role
 from ambula.accounts.tests.factories import UserFactory
 from ambula.audit.services import record
+from ambula.patients.services import patient_register
 
 ANONYMOUS = "anonymous"
 SAMPLE_ARGUMENTS = {
@@ -70,11 +73,21 @@ def test_role_url_matrix(client, practice, sign_in, name, role):
     event = record(
         actor=None, action="accounts.user_created", category="accounts", target=target_user
     )
+    patient = patient_register(
+        actor=UserFactory(username="clerk", roles=[Role.FRONT_DESK]),
+        given_name="Sample",
+        family_name="Patient",
+        date_of_birth=date(1980, 1, 2),
+        administrative_sex="F",
+    )
     user = None
     if role != ANONYMOUS:
         user = UserFactory(username="visitor", roles=[role])
         sign_in(client, user)
-    url = url_for(name, {"user_id": str(target_user.pk), "event_id": str(event.pk)})
+    url = url_for(
+        name,
+        {"user_id": str(target_user.pk), "event_id": str(event.pk), "patient_id": str(patient.pk)},
+    )
     access = declared_access(dict(all_url_patterns())[name].callback)
     response = request(client, url)
 
