@@ -10,7 +10,7 @@ from ambula.core.models import BaseModel
 
 
 def digits_only(value: str) -> str:
-    return "".join(character for character in value if character.isdigit())
+    return "".join(character for character in value if character in "0123456789")
 
 
 def search_form(text: str) -> str:

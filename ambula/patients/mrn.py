@@ -20,4 +20,7 @@ def mrn_from_number(number: int) -> str:
 
 
 def mrn_is_valid(mrn: str) -> bool:
-    return len(mrn) == 8 and mrn.isdigit() and luhn_check_digit(mrn[:-1]) == mrn[-1]
+    # isascii: "²" and other Unicode digits pass isdigit() but are not MRN digits.
+    return (
+        len(mrn) == 8 and mrn.isascii() and mrn.isdigit() and luhn_check_digit(mrn[:-1]) == mrn[-1]
+    )

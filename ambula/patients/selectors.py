@@ -1,6 +1,7 @@
 import re
 from datetime import date, datetime
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
 from ambula.accounts.policy import Capability, visible
@@ -34,6 +35,8 @@ def _matching(query: str) -> Q:
     # "doe, jane" or "jane doe" or "doe": every word is a prefix of a name.
     if "," in text:
         family, _, given = text.partition(",")
+        if not search_form(family):
+            return Q(pk__in=[])  # nothing before the comma: match nobody, not everybody
         condition = Q(search_family_name__startswith=search_form(family))
         if given.strip():
             condition &= Q(search_given_name__startswith=search_form(given))
@@ -68,7 +71,7 @@ def patient_get(*, actor, patient_id) -> Patient:
         return visible(actor, Capability.VIEW_DEMOGRAPHICS, Patient.objects.all()).get(
             pk=patient_id
         )
-    except (Patient.DoesNotExist, ValueError):
+    except (Patient.DoesNotExist, ValueError, ValidationError):
         raise NotFound from None
 
 

@@ -1,4 +1,4 @@
-from datetime import date, timedelta
+from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -37,7 +37,11 @@ def _check_date_of_birth(born: date) -> None:
     today = localdate()
     if born > today:
         raise ValidationError({"date_of_birth": _("The date of birth is in the future.")})
-    if born < today - timedelta(days=365 * OLDEST_AGE_YEARS):
+    try:
+        oldest = today.replace(year=today.year - OLDEST_AGE_YEARS)
+    except ValueError:  # 29 February, in a year that has none
+        oldest = today.replace(year=today.year - OLDEST_AGE_YEARS, day=28)
+    if born < oldest:
         raise ValidationError({"date_of_birth": _("The date of birth is more than 130 years ago.")})
 
 

@@ -35,7 +35,7 @@ def register(request: HttpRequest) -> HttpResponse:
                 **form.details(),
             )
         except ValidationError as error:
-            if error.code == "possible_duplicate":
+            if getattr(error, "code", None) == "possible_duplicate":
                 duplicates = Patient.objects.filter(pk__in=error.params["candidates"])
                 form.data = form.data.copy()
                 form.data["allow_duplicate"] = "on"
