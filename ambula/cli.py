@@ -133,7 +133,7 @@ def migrate(args: argparse.Namespace) -> None:
 def demo(args: argparse.Namespace) -> None:
     setup_django()
     call("migrate", interactive=False, verbosity=0)
-    call("demo")
+    call("demo", *([f"--patients={args.patients}"] if args.patients is not None else []))
 
 
 def check(args: argparse.Namespace) -> None:
@@ -263,9 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("worker", help="run background jobs").set_defaults(handler=worker)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(handler=migrate)
-    commands.add_parser("demo", help="create the demo practice (synthetic data)").set_defaults(
-        handler=demo
+    demo_parser = commands.add_parser("demo", help="create the demo practice (synthetic data)")
+    demo_parser.add_argument(
+        "--patients", type=int, help="how many synthetic patients (default 200)"
     )
+    demo_parser.set_defaults(handler=demo)
     commands.add_parser("check", help="check the deployment for production").set_defaults(
         handler=check
     )

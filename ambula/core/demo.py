@@ -65,9 +65,40 @@ DEMO_GIVEN_NAMES = [
     ("Mateo", "M"),
     ("Grace", "F"),
     ("Kwame", "M"),
+    ("Elena", "F"),
+    ("Omar", "M"),
+    ("Hannah", "F"),
+    ("Luca", "M"),
+    ("Mei", "F"),
+    ("Tomás", "M"),
+    ("Zainab", "F"),
+    ("Noah", "M"),
+    ("Ingrid", "F"),
+    ("Rafael", "M"),
 ]
-DEMO_FAMILY_NAMES = ["Alvarez", "Bennett", "Chen", "Okafor", "Novak", "Haddad", "Kim", "Larsen"]
-DEMO_PATIENT_COUNT = 40
+DEMO_FAMILY_NAMES = [
+    "Alvarez",
+    "Bennett",
+    "Chen",
+    "Okafor",
+    "Novak",
+    "Haddad",
+    "Kim",
+    "Larsen",
+    "Moreau",
+    "Nakamura",
+    "O'Brien",
+    "Patel",
+    "Quinn",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Usman",
+    "Vargas",
+    "Walsh",
+    "Yilmaz",
+]
+DEMO_PATIENT_COUNT = 200
 
 
 def demo_patients(count: int) -> list[dict]:
@@ -98,7 +129,7 @@ def demo_loaded() -> bool:
 
 
 @transaction.atomic
-def demo_load() -> bool:
+def demo_load(*, patients: int = DEMO_PATIENT_COUNT, progress=None) -> bool:
     """Create the demo practice on an empty database. Return False if a practice exists."""
     if Practice.objects.exists() or User.objects.exists():
         return False
@@ -117,6 +148,8 @@ def demo_load() -> bool:
         )
         for demo_user in DEMO_USERS
     }
-    for details in demo_patients(DEMO_PATIENT_COUNT):
+    for number, details in enumerate(demo_patients(patients), start=1):
         patient_register(actor=users[Role.FRONT_DESK], allow_duplicate=True, **details)
+        if progress is not None:
+            progress(number, patients)
     return True

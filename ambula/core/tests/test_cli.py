@@ -33,7 +33,8 @@ def test_migrate_then_demo_prints_the_logins_and_is_idempotent(data_dir):
     assert run_ambula(data_dir, "migrate").returncode == 0
     first = run_ambula(data_dir, "demo")
     assert first.returncode == 0, first.stderr
-    assert "Demo practice created." in first.stdout
+    assert "Demo practice created, with 200 synthetic patients." in first.stdout
+    assert "\r" not in first.stdout  # no progress bar when nobody watches
     assert "physician" in first.stdout
     second = run_ambula(data_dir, "demo")
     assert second.returncode == 0

@@ -37,3 +37,21 @@ def test_demo_never_touches_a_real_practice(capsys):
     assert "was not loaded" in capsys.readouterr().out
     assert not User.objects.exists()
     assert Practice.objects.get().name == "Lakeside Pediatrics"
+
+
+def test_demo_patients_are_registered_through_the_service_and_audited():
+    from ambula.audit.models import AuditEvent
+    from ambula.patients.models import Patient
+
+    assert demo_load(patients=12) is True
+    assert Patient.objects.count() == 12
+    assert AuditEvent.objects.filter(action="patients.registered").count() == 12
+    assert all(patient.mobile_phone.startswith("(217) 555-") for patient in Patient.objects.all())
+
+
+def test_the_demo_command_takes_a_patient_count(capsys):
+    from ambula.patients.models import Patient
+
+    call_command("demo", "--patients=3")
+    assert Patient.objects.count() == 3
+    assert "with 3 synthetic patients" in capsys.readouterr().out
