@@ -24,6 +24,8 @@ class Capability(StrEnum):
     MANAGE_ACCOUNTS = "accounts.manage"
     VIEW_DEMOGRAPHICS = "patients.view_demographics"
     EDIT_DEMOGRAPHICS = "patients.edit_demographics"
+    VIEW_CLINICAL_CHART = "clinical.view_chart"
+    EDIT_CLINICAL_CHART = "clinical.edit_chart"
     VIEW_CLINICAL_NOTES = "clinical.view_notes"
     WRITE_CLINICAL_NOTES = "clinical.write_notes"
     VIEW_SCHEDULE = "scheduling.view"
@@ -53,6 +55,8 @@ ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {
         | {
             Capability.VIEW_DEMOGRAPHICS,
             Capability.EDIT_DEMOGRAPHICS,
+            Capability.VIEW_CLINICAL_CHART,
+            Capability.EDIT_CLINICAL_CHART,
             Capability.VIEW_CLINICAL_NOTES,
             Capability.WRITE_CLINICAL_NOTES,
         }
@@ -62,6 +66,8 @@ ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {
         | {
             Capability.VIEW_DEMOGRAPHICS,
             Capability.EDIT_DEMOGRAPHICS,
+            Capability.VIEW_CLINICAL_CHART,
+            Capability.EDIT_CLINICAL_CHART,
             Capability.VIEW_CLINICAL_NOTES,
             Capability.WRITE_CLINICAL_NOTES,
         }

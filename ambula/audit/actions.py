@@ -63,6 +63,14 @@ ACTIONS: dict[str, Action] = {
     "patients.registered": Action("create", "A patient was registered."),
     "patients.searched": Action("search", "Someone searched for patients (the query is kept)."),
     "patients.chart_viewed": Action("read", "Someone opened a patient's chart."),
+    "patients.allergies_viewed": Action("read", "Someone saw a patient's allergy list."),
+    "patients.allergy_added": Action("create", "An allergy was added to a patient's list."),
+    "patients.allergy_updated": Action(
+        "update", "An allergy was resolved or marked entered in error."
+    ),
+    "patients.no_known_allergies_recorded": Action(
+        "update", "A patient was recorded as having no known allergies."
+    ),
     # Encryption keys
     "encryption.key_rotated": Action(
         "configuration", "A new encryption key was added and made active (`ambula keys rotate`)."

@@ -3,7 +3,7 @@ import re
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from ambula.patients.models import Patient
+from ambula.patients.models import Allergy, Patient
 
 US_PHONE = re.compile(r"^\D*1?\D*(\d{3})\D*(\d{3})\D*(\d{4})\D*$")
 
@@ -59,3 +59,13 @@ class RegistrationForm(forms.ModelForm):
             for name, value in self.cleaned_data.items()
             if name != "allow_duplicate" and not (name == "ssn" and not value)
         }
+
+
+class AllergyForm(forms.Form):
+    substance = forms.CharField(label=_("Substance"), max_length=200)
+    reaction = forms.CharField(label=_("Reaction"), max_length=200, required=False)
+    severity = forms.ChoiceField(
+        label=_("Severity"),
+        choices=Allergy.Severity.choices,
+        initial=Allergy.Severity.UNKNOWN,  # never understate what nobody knows yet
+    )

@@ -2,6 +2,7 @@ import unicodedata
 
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils.timezone import localdate
 from django.utils.translation import gettext_lazy as _
 
@@ -62,6 +63,11 @@ class Patient(BaseModel):
     ssn = EncryptedTextField(_("SSN"), blank=True, null=True)
     ssn_index = BlindIndexField(source="ssn", purpose="patients.ssn", normalize=digits_only)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    no_known_allergies = models.BooleanField(
+        _("no known allergies"),
+        default=False,
+        help_text=_("Asked and answered: the patient has no allergies (not just none recorded)."),
+    )
     restricted = models.BooleanField(
         _("restricted record"), default=False, help_text=_("Sensitive: opening it needs a reason.")
     )
@@ -103,3 +109,44 @@ class MrnCounter(models.Model):
 
     def __str__(self) -> str:
         return f"MRN counter at {self.last_number}"
+
+
+class Allergy(BaseModel):
+    """A substance the patient reacts to. PHI: stored in clear for the chart's banner."""
+
+    class Severity(models.TextChoices):
+        MILD = "mild", _("Mild")
+        MODERATE = "moderate", _("Moderate")
+        SEVERE = "severe", _("Severe")
+        UNKNOWN = "unknown", _("Unknown")
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        RESOLVED = "resolved", _("Resolved")
+        ENTERED_IN_ERROR = "entered_in_error", _("Entered in error")
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="allergies")
+    substance = models.CharField(_("substance"), max_length=200)
+    reaction = models.CharField(_("reaction"), max_length=200, blank=True)
+    severity = models.CharField(
+        _("severity"), max_length=10, choices=Severity.choices, default=Severity.UNKNOWN
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+
+    class Meta:
+        verbose_name = _("allergy")
+        verbose_name_plural = _("allergies")
+        ordering = ["substance"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("substance"),
+                "patient",
+                condition=models.Q(status="active"),
+                name="patients_allergy_one_active_per_substance",
+                violation_error_code="allergy_recorded",
+                violation_error_message=_("This allergy is already on the list."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.substance

@@ -1,13 +1,19 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from ambula.accounts.policy import Capability, requires
+from ambula.accounts.policy import Capability, can, requires
 from ambula.audit.decorators import records_patient_access
-from ambula.patients.forms import RegistrationForm
+from ambula.patients.allergies import (
+    active_allergies,
+    allergies_none_known,
+    allergy_add,
+    allergy_status_change,
+)
+from ambula.patients.forms import AllergyForm, RegistrationForm
 from ambula.patients.models import Patient
 from ambula.patients.selectors import patient_get, patient_search
 from ambula.patients.services import patient_register
@@ -60,4 +66,60 @@ def register(request: HttpRequest) -> HttpResponse:
 @records_patient_access(category="demographics", action="patients.chart_viewed")
 def chart(request: HttpRequest, patient_id) -> HttpResponse:
     patient = patient_get(actor=request.user, patient_id=patient_id)
-    return render(request, "patients/chart.html", {"title": str(patient), "patient": patient})
+    return _chart(request, patient, AllergyForm())
+
+
+def _chart(request: HttpRequest, patient, allergy_form) -> HttpResponse:
+    clinical = can(request.user, Capability.VIEW_CLINICAL_CHART)
+    return render(
+        request,
+        "patients/chart.html",
+        {
+            "title": str(patient),
+            "patient": patient,
+            # The front desk sees the banner and contact details, not the clinical sections.
+            "allergies": active_allergies(actor=request.user, patient=patient)
+            if clinical
+            else None,
+            "allergy_form": allergy_form,
+        },
+    )
+
+
+@requires(Capability.EDIT_CLINICAL_CHART)
+@require_POST
+def allergy_add_view(request: HttpRequest, patient_id) -> HttpResponse:
+    patient = patient_get(actor=request.user, patient_id=patient_id)
+    form = AllergyForm(request.POST)
+    if form.is_valid():
+        try:
+            allergy_add(actor=request.user, patient=patient, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, _("Allergy added."))
+            return redirect("patients:chart", patient_id=patient.pk)
+    return _chart(request, patient, form)
+
+
+@requires(Capability.EDIT_CLINICAL_CHART)
+@require_POST
+def allergy_status_view(request: HttpRequest, patient_id, allergy_id, status: str) -> HttpResponse:
+    patient = patient_get(actor=request.user, patient_id=patient_id)
+    allergy = get_object_or_404(patient.allergies, pk=allergy_id)
+    try:
+        allergy_status_change(actor=request.user, allergy=allergy, status=status)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect("patients:chart", patient_id=patient.pk)
+
+
+@requires(Capability.EDIT_CLINICAL_CHART)
+@require_POST
+def allergies_none_view(request: HttpRequest, patient_id) -> HttpResponse:
+    patient = patient_get(actor=request.user, patient_id=patient_id)
+    try:
+        allergies_none_known(actor=request.user, patient=patient)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect("patients:chart", patient_id=patient.pk)

@@ -14,6 +14,7 @@ from ambula.accounts.policy import PUBLIC, SIGNED_IN, can, declared_access
 from ambula.accounts.roles import Role
 from ambula.accounts.tests.factories import UserFactory
 from ambula.audit.services import record
+from ambula.patients.allergies import allergy_add
 from ambula.patients.services import patient_register
 
 ANONYMOUS = "anonymous"
@@ -21,6 +22,7 @@ SAMPLE_ARGUMENTS = {
     "uidb64": "Tk8tU1VDSC1VU0VS",
     "token": "c0ffee-0000000000000000000000000000",
     "action": "unlock",
+    "status": "resolved",
 }
 
 
@@ -80,13 +82,24 @@ def test_role_url_matrix(client, practice, sign_in, name, role):
         date_of_birth=date(1980, 1, 2),
         administrative_sex="F",
     )
+    allergy = allergy_add(
+        actor=UserFactory(username="nurse0", roles=[Role.NURSE]),
+        patient=patient,
+        substance="Latex",
+        severity="mild",
+    )
     user = None
     if role != ANONYMOUS:
         user = UserFactory(username="visitor", roles=[role])
         sign_in(client, user)
     url = url_for(
         name,
-        {"user_id": str(target_user.pk), "event_id": str(event.pk), "patient_id": str(patient.pk)},
+        {
+            "user_id": str(target_user.pk),
+            "event_id": str(event.pk),
+            "patient_id": str(patient.pk),
+            "allergy_id": str(allergy.pk),
+        },
     )
     access = declared_access(dict(all_url_patterns())[name].callback)
     response = request(client, url)
