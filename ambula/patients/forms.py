@@ -3,7 +3,7 @@ import re
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from ambula.patients.models import Allergy, Patient
+from ambula.patients.models import REGISTERED_FIELDS, Allergy, Patient
 
 US_PHONE = re.compile(r"^\D*1?\D*(\d{3})\D*(\d{3})\D*(\d{4})\D*$")
 
@@ -21,23 +21,8 @@ class RegistrationForm(forms.ModelForm):
 
     class Meta:
         model = Patient
-        fields = [
-            "given_name",
-            "middle_name",
-            "family_name",
-            "suffix",
-            "preferred_name",
-            "date_of_birth",
-            "administrative_sex",
-            "pronouns",
-            "mobile_phone",
-            "sms_consent",
-            "email",
-            "address_line",
-            "city",
-            "state",
-            "postal_code",
-        ]
+        # The SSN is declared above: it is checked as text and encrypted by the model field.
+        fields = [name for name in REGISTERED_FIELDS if name != "ssn"]
         widgets = {"date_of_birth": forms.DateInput(attrs={"type": "date"})}
 
     def clean_mobile_phone(self):

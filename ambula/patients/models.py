@@ -20,6 +20,27 @@ def search_form(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()
 
 
+# What a clerk enters at registration (the rest is derived or set later).
+REGISTERED_FIELDS = [
+    "given_name",
+    "middle_name",
+    "family_name",
+    "suffix",
+    "preferred_name",
+    "date_of_birth",
+    "administrative_sex",
+    "pronouns",
+    "mobile_phone",
+    "sms_consent",
+    "email",
+    "address_line",
+    "city",
+    "state",
+    "postal_code",
+    "ssn",
+]
+
+
 class Patient(BaseModel):
     """A person the practice cares for.
 

@@ -8,29 +8,11 @@ from django.utils.translation import gettext_lazy as _
 from ambula.accounts.models import User
 from ambula.accounts.policy import Capability, require
 from ambula.audit.services import record
-from ambula.patients.models import MrnCounter, Patient
+from ambula.patients.models import REGISTERED_FIELDS, MrnCounter, Patient
 from ambula.patients.mrn import mrn_from_number
 from ambula.patients.selectors import possible_duplicates
 
 OLDEST_AGE_YEARS = 130
-REGISTERED_FIELDS = [
-    "given_name",
-    "middle_name",
-    "family_name",
-    "suffix",
-    "preferred_name",
-    "date_of_birth",
-    "administrative_sex",
-    "pronouns",
-    "mobile_phone",
-    "sms_consent",
-    "email",
-    "address_line",
-    "city",
-    "state",
-    "postal_code",
-    "ssn",
-]
 
 
 def _check_date_of_birth(born: date) -> None:
