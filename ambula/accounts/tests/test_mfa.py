@@ -32,6 +32,7 @@ from ambula.accounts.mfa import (
 )
 from ambula.accounts.models import RecoveryCode, TOTPDevice
 from ambula.accounts.roles import Role
+from ambula.accounts.tests.clock import frozen_clock
 from ambula.accounts.tests.factories import UserFactory
 from ambula.audit.models import AuditEvent
 from ambula.audit.services import changes_of
@@ -53,24 +54,9 @@ MFA_ACTIONS = (
 )
 
 
-class Clock:
-    """Stands in for `timezone_now` in the mfa module: time moves only when a test says so."""
-
-    def __init__(self, moment: datetime):
-        self.moment = moment
-
-    def __call__(self) -> datetime:
-        return self.moment
-
-    def advance(self, delta: timedelta) -> None:
-        self.moment += delta
-
-
 @pytest.fixture
 def clock(monkeypatch):
-    clock = Clock(START)
-    monkeypatch.setattr(mfa, "timezone_now", clock)
-    return clock
+    return frozen_clock(monkeypatch, modules=(mfa,), start=START)
 
 
 def code_at(device: TOTPDevice, moment: datetime) -> str:
@@ -504,8 +490,9 @@ django.setup()
 from datetime import timedelta
 from ambula.accounts import mfa
 from ambula.accounts.tests import test_mfa as t
+from ambula.accounts.tests.clock import Clock
 
-clock = t.Clock(t.START)
+clock = Clock(t.START)
 mfa.timezone_now = clock
 user = t.UserFactory(username="racer")
 device, codes = t.enrol(user, clock)

@@ -1,16 +1,15 @@
 """Two-step sign-in through the pages: enrolment, the second step, recovery codes, the account."""
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings as django_settings
 from django.test import Client
-from django.utils.timezone import now as timezone_now
 from django_otp.oath import TOTP
 
-from ambula.accounts import mfa, sessions, throttling, views
+from ambula.accounts import mfa, sessions
 from ambula.accounts.mfa import (
     recovery_codes_remaining,
     totp_enrolment_confirm,
@@ -18,6 +17,7 @@ from ambula.accounts.mfa import (
     totp_secret_for_display,
 )
 from ambula.accounts.models import RecoveryCode, TOTPDevice
+from ambula.accounts.tests.clock import frozen_clock
 from ambula.accounts.tests.factories import TEST_PASSWORD, UserFactory
 from ambula.audit.models import AuditEvent
 from ambula.audit.services import changes_of
@@ -38,27 +38,9 @@ CODE_DID_NOT_WORK = "That code did not work. Enter the newest code, or a recover
 TOO_MANY = "Too many attempts. Please wait"
 
 
-class Clock:
-    """Stands in for `timezone_now` along the sign-in path: time moves only when a test says so."""
-
-    def __init__(self):
-        # The first second of a 30-second step, so that "one step later" is unambiguous.
-        seconds = int(timezone_now().timestamp()) // 30 * 30
-        self.moment = datetime.fromtimestamp(seconds, tz=UTC)
-
-    def __call__(self):
-        return self.moment
-
-    def advance(self, delta: timedelta) -> None:
-        self.moment += delta
-
-
 @pytest.fixture
 def clock(monkeypatch):
-    clock = Clock()
-    for module in (mfa, views, sessions, throttling):
-        monkeypatch.setattr(module, "timezone_now", clock)
-    return clock
+    return frozen_clock(monkeypatch)
 
 
 @pytest.fixture

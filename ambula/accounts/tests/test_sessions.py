@@ -1,17 +1,15 @@
 """Signed-in sessions: beginning, idle and absolute timeouts, the session clock, ending them."""
 
-from datetime import timedelta
-
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils.timezone import now as timezone_now
 
-from ambula.accounts import sessions, throttling, views
 from ambula.accounts.models import LoginThrottle, UserSession
 from ambula.accounts.services import user_deactivate
 from ambula.accounts.sessions import ACTIVITY_WRITE_INTERVAL_SECONDS, LAST_ACTIVITY, SIGNED_IN_AT
+from ambula.accounts.tests.clock import frozen_clock
 from ambula.accounts.tests.factories import TEST_PASSWORD
 from ambula.audit.models import AuditEvent
 from ambula.audit.services import changes_of
@@ -29,25 +27,9 @@ IDLE_MINUTES = 15  # the `practice` fixture's idle limit
 NEW_PASSWORD = "quietly-orbiting-pelican-harbour-93"
 
 
-class Clock:
-    """Stands in for `timezone_now` in the session code: time moves only when a test says so."""
-
-    def __init__(self):
-        self.moment = timezone_now()
-
-    def __call__(self):
-        return self.moment
-
-    def advance(self, **delta) -> None:
-        self.moment += timedelta(**delta)
-
-
 @pytest.fixture
 def clock(monkeypatch):
-    clock = Clock()
-    for module in (throttling, sessions, views):
-        monkeypatch.setattr(module, "timezone_now", clock)
-    return clock
+    return frozen_clock(monkeypatch)
 
 
 def sign_in_through_form(client, user, **extra):

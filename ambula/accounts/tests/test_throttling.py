@@ -5,7 +5,6 @@ The thresholds come from LOGIN_THROTTLE; `ambula/accounts/throttling.py` explain
 
 import re
 import threading
-from datetime import timedelta
 from html import unescape
 
 import pytest
@@ -15,9 +14,10 @@ from django.db import connection
 from django.test import Client
 from django.utils.timezone import now as timezone_now
 
-from ambula.accounts import sessions, throttling, views
+from ambula.accounts import throttling
 from ambula.accounts.models import LoginThrottle, User
 from ambula.accounts.roles import Role
+from ambula.accounts.tests.clock import frozen_clock
 from ambula.accounts.tests.factories import TEST_PASSWORD, UserFactory
 from ambula.accounts.throttling import (
     address_key,
@@ -46,25 +46,9 @@ USERNAME = LoginThrottle.Scope.USERNAME
 BY_ADDRESS = LoginThrottle.Scope.ADDRESS
 
 
-class Clock:
-    """Stands in for `timezone_now` on the sign-in path: time moves only when a test says so."""
-
-    def __init__(self):
-        self.moment = timezone_now()
-
-    def __call__(self):
-        return self.moment
-
-    def advance(self, **delta) -> None:
-        self.moment += timedelta(**delta)
-
-
 @pytest.fixture
 def clock(monkeypatch):
-    clock = Clock()
-    for module in (throttling, sessions, views):
-        monkeypatch.setattr(module, "timezone_now", clock)
-    return clock
+    return frozen_clock(monkeypatch)
 
 
 @pytest.fixture
