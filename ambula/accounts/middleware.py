@@ -27,7 +27,7 @@ class SessionTimeoutMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated:
-            practice = practice_get()
+            practice = request.practice = practice_get()
             idle_minutes = practice.idle_timeout_minutes if practice else DEFAULT_IDLE_MINUTES
             request.idle_timeout_minutes = idle_minutes
             reason = sessions.session_expired_reason(request, idle_minutes=idle_minutes)

@@ -196,7 +196,7 @@ def mfa_enrol(request: HttpRequest) -> HttpResponse:
                 "accounts/recovery_codes.html",
                 {"title": _("Save your recovery codes"), "codes": codes, "next": next_url},
             )
-    issuer = (practice_get() or "Ambula").__str__()
+    issuer = str(practice_get() or "Ambula")
     return render(
         request,
         "accounts/mfa_enrol.html",

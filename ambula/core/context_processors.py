@@ -5,5 +5,9 @@ from ambula.core.selectors import practice_get
 
 
 def practice(request: HttpRequest) -> dict:
-    # Lazy: pages that never show the practice name cost no query.
-    return {"practice": SimpleLazyObject(practice_get)}
+    # Lazy: pages that never show the practice name cost no query; signed-in requests reuse
+    # the one the session middleware already read.
+    def load():
+        return request.practice if hasattr(request, "practice") else practice_get()
+
+    return {"practice": SimpleLazyObject(load)}
