@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "ambula.core",
     "ambula.accounts",
     "ambula.patients",
+    "ambula.terminology",
     "ambula.scheduling",
     "ambula.audit",
     "django.contrib.auth",

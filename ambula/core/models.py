@@ -35,6 +35,21 @@ class Practice(BaseModel):
         default=15,
         validators=[MinValueValidator(2), MaxValueValidator(240)],
     )
+    class CareRelationship(models.TextChoices):
+        PRIMARY_CARE = "primary_care", _("Only the patient's primary care provider")
+        NOBODY = "nobody", _("Nobody: everyone gives a reason")
+
+    care_relationship = models.CharField(
+        _("who opens restricted records without giving a reason"),
+        max_length=20,
+        choices=CareRelationship.choices,
+        default=CareRelationship.PRIMARY_CARE,
+    )
+    emergency_access_minutes = models.PositiveSmallIntegerField(
+        _("emergency access lasts (minutes)"),
+        default=60,
+        validators=[MinValueValidator(5), MaxValueValidator(720)],
+    )
     singleton = models.BooleanField(default=True, editable=False)
 
     class Meta:
