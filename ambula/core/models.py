@@ -35,6 +35,7 @@ class Practice(BaseModel):
         default=15,
         validators=[MinValueValidator(2), MaxValueValidator(240)],
     )
+
     class CareRelationship(models.TextChoices):
         PRIMARY_CARE = "primary_care", _("Only the patient's primary care provider")
         NOBODY = "nobody", _("Nobody: everyone gives a reason")
