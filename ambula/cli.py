@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> None:
     """Everything one machine needs: migrate, the demo if asked, a worker and the server."""
     setup_django()
     call("migrate", interactive=False, verbosity=0)
+    call("icd10", "load", "--if-empty")  # the problem list needs its codes from day one
     if args.demo:
         call("demo")
     scheme = "https" if args.certfile else "http"
@@ -237,6 +238,12 @@ def keys(args: argparse.Namespace) -> None:
         sys.exit(2)
 
 
+def icd10(args: argparse.Namespace) -> None:
+    """Load the ICD-10-CM code set: the bundled release, or CMS's order file."""
+    setup_django()
+    call_or_exit("icd10", args.subcommand, *([args.file] if args.subcommand == "import" else []))
+
+
 def manage(args: argparse.Namespace) -> None:
     from django.core.management import execute_from_command_line
 
@@ -321,6 +328,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--staging-dir", help="where to unpack and verify first (default: beside the data dir)"
     )
     restore_parser.set_defaults(handler=restore)
+
+    icd10_parser = commands.add_parser("icd10", help="load the ICD-10-CM code set")
+    icd10_commands = icd10_parser.add_subparsers(dest="subcommand", required=True)
+    icd10_commands.add_parser("load", help="load the release bundled with Ambula (April 2026)")
+    icd10_import_parser = icd10_commands.add_parser(
+        "import", help="load CMS's icd10cm_order_YYYY.txt (a bad line loads nothing)"
+    )
+    icd10_import_parser.add_argument("file", help="the order file")
+    icd10_parser.set_defaults(handler=icd10)
 
     manage_parser = commands.add_parser("manage", help="run a Django management command")
     manage_parser.add_argument("arguments", nargs=argparse.REMAINDER)

@@ -17,6 +17,11 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id
 user_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("user_id", default="-")
 client_ip_var: contextvars.ContextVar[str] = contextvars.ContextVar("client_ip", default="")
 user_agent_var: contextvars.ContextVar[str] = contextvars.ContextVar("user_agent", default="")
+# (grant id, patient id) while a request works in a restricted record under emergency access:
+# the audit trail marks every event it records on that patient. Set by ambula.patients.emergency.
+emergency_access_var: contextvars.ContextVar[tuple | None] = contextvars.ContextVar(
+    "emergency_access", default=None
+)
 
 REDACTED = "[redacted]"
 PHI_PATTERNS = [

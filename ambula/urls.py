@@ -5,6 +5,7 @@ urlpatterns = [
     path("accounts/", include("ambula.accounts.urls")),
     path("audit/", include("ambula.audit.urls")),
     path("patients/", include("ambula.patients.urls")),
+    path("codes/", include("ambula.terminology.urls")),
 ]
 
 handler400 = "ambula.core.handlers.bad_request"

@@ -24,6 +24,7 @@ class Capability(StrEnum):
     MANAGE_ACCOUNTS = "accounts.manage"
     VIEW_DEMOGRAPHICS = "patients.view_demographics"
     EDIT_DEMOGRAPHICS = "patients.edit_demographics"
+    MERGE_PATIENTS = "patients.merge"
     VIEW_CLINICAL_CHART = "clinical.view_chart"
     EDIT_CLINICAL_CHART = "clinical.edit_chart"
     VIEW_CLINICAL_NOTES = "clinical.view_notes"
@@ -33,6 +34,7 @@ class Capability(StrEnum):
     VIEW_BILLING = "billing.view"
     SUBMIT_CLAIMS = "billing.submit_claims"
     VIEW_AUDIT = "audit.view"
+    REVIEW_EMERGENCY_ACCESS = "audit.review_emergency_access"
     USE_PORTAL = "portal.use"
 
 
@@ -47,6 +49,7 @@ ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {
             Capability.MANAGE_PRACTICE,
             Capability.MANAGE_SCHEDULE,
             Capability.VIEW_DEMOGRAPHICS,
+            Capability.MERGE_PATIENTS,
             Capability.VIEW_AUDIT,
         }
     ),
@@ -89,7 +92,15 @@ ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {
             Capability.SUBMIT_CLAIMS,
         }
     ),
-    Role.PRIVACY_OFFICER: frozenset(_STAFF | {Capability.VIEW_DEMOGRAPHICS, Capability.VIEW_AUDIT}),
+    # The privacy officer watches access: the audit trail and every emergency ("break-glass") use.
+    Role.PRIVACY_OFFICER: frozenset(
+        _STAFF
+        | {
+            Capability.VIEW_DEMOGRAPHICS,
+            Capability.VIEW_AUDIT,
+            Capability.REVIEW_EMERGENCY_ACCESS,
+        }
+    ),
     Role.PATIENT: frozenset({Capability.USE_PORTAL}),
 }
 

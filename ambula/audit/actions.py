@@ -71,6 +71,97 @@ ACTIONS: dict[str, Action] = {
     "patients.no_known_allergies_recorded": Action(
         "update", "A patient was recorded as having no known allergies."
     ),
+    # Patients: demographics and contacts
+    "patients.demographics_opened": Action(
+        "read", "Someone opened a patient's details to edit them."
+    ),
+    "patients.demographics_updated": Action(
+        "update", "A patient's details changed (old and new values; for the SSN only that it did)."
+    ),
+    "patients.restriction_changed": Action(
+        "update", "A patient's record was marked restricted, or no longer restricted."
+    ),
+    "patients.contact_added": Action(
+        "create", "An emergency contact or the guarantor was added to a patient's record."
+    ),
+    "patients.contact_removed": Action(
+        "delete", "An emergency contact or the guarantor was removed (the event keeps it)."
+    ),
+    # Patients: payer directory and coverage
+    "patients.payer_created": Action("create", "A payer was added to the payer directory."),
+    "patients.payer_updated": Action("update", "A payer's name, payer ID or address changed."),
+    "patients.payer_deactivated": Action(
+        "update", "A payer was taken out of use for new coverage."
+    ),
+    "patients.payer_reactivated": Action("update", "A deactivated payer was put back in use."),
+    "patients.coverage_viewed": Action("read", "Someone saw a patient's insurance coverage."),
+    "patients.coverage_added": Action("create", "An insurance plan was added for a patient."),
+    "patients.coverage_updated": Action("update", "A patient's insurance plan was corrected."),
+    "patients.coverage_ended": Action("update", "A patient's insurance plan was ended."),
+    "patients.coverage_struck": Action(
+        "update", "A patient's insurance plan was marked entered in error."
+    ),
+    # Patients: merge and emergency access
+    "patients.merged": Action(
+        "update", "A duplicate record was merged into the surviving one (logged on both)."
+    ),
+    "patients.restricted_record_refused": Action(
+        "read", "Someone without a care relationship tried to open a restricted record."
+    ),
+    "patients.emergency_access_granted": Action(
+        "emergency_access", "Someone opened a restricted record in an emergency, with a reason."
+    ),
+    "patients.emergency_access_reviewed": Action(
+        "update", "The privacy officer reviewed a use of emergency access."
+    ),
+    "patients.emergency_access_queue_viewed": Action(
+        "read", "Someone opened the emergency access review queue."
+    ),
+    # Patients: medication list
+    "patients.medications_viewed": Action("read", "Someone saw a patient's medication list."),
+    "patients.medication_added": Action("create", "A medication was added to a patient's list."),
+    "patients.medication_stopped": Action("update", "A medication on the list was stopped."),
+    "patients.medication_struck": Action(
+        "update", "A medication on the list was marked entered in error."
+    ),
+    # Patients: history
+    "patients.history_viewed": Action(
+        "read", "Someone saw a patient's medical, surgical, family and social history."
+    ),
+    "patients.history_added": Action(
+        "create", "A line of past medical, surgical or family history was added."
+    ),
+    "patients.history_struck": Action("update", "A line of history was marked entered in error."),
+    "patients.social_history_recorded": Action(
+        "create", "A patient's social history (tobacco, alcohol, occupation) was first recorded."
+    ),
+    "patients.social_history_updated": Action(
+        "update", "A patient's social history changed (old and new values are kept)."
+    ),
+    # Patients: problem list
+    "patients.problems_viewed": Action("read", "Someone saw a patient's problem list."),
+    "patients.problem_added": Action("create", "A coded problem was added to a patient's list."),
+    "patients.problem_resolved": Action("update", "A problem on the list was marked resolved."),
+    "patients.problem_struck": Action(
+        "update", "A problem on the list was marked entered in error."
+    ),
+    "patients.problem_note_updated": Action("update", "The note on a listed problem changed."),
+    # Patients: documents (the file's bytes are never in an event)
+    "patients.documents_viewed": Action(
+        "read", "Someone saw the list of a patient's documents (the categories they may see)."
+    ),
+    "patients.document_uploaded": Action(
+        "create", "A document (PDF or image) was uploaded to a patient's record, encrypted."
+    ),
+    "patients.document_downloaded": Action("read", "Someone downloaded a patient's document."),
+    "patients.document_previewed": Action(
+        "read", "Someone opened a patient's document in the browser."
+    ),
+    "patients.document_struck": Action("update", "A document was marked entered in error."),
+    # Code sets (public reference data, no PHI)
+    "terminology.code_set_loaded": Action(
+        "configuration", "A code set release (ICD-10-CM) replaced the loaded one."
+    ),
     # Encryption keys
     "encryption.key_rotated": Action(
         "configuration", "A new encryption key was added and made active (`ambula keys rotate`)."

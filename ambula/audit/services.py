@@ -12,7 +12,13 @@ from django.utils.timezone import now as timezone_now
 from ambula.audit.actions import ACTIONS
 from ambula.audit.chain import mac_of
 from ambula.audit.models import AuditChainHead, AuditEvent
-from ambula.logging import client_ip_var, printable, request_id_var, user_agent_var
+from ambula.logging import (
+    client_ip_var,
+    emergency_access_var,
+    printable,
+    request_id_var,
+    user_agent_var,
+)
 
 
 def _stored_address(address: str) -> str | None:
@@ -53,6 +59,10 @@ def record(
     if action not in ACTIONS:
         raise ValueError(f"Unknown audit action {action!r}: add it to ambula/audit/actions.py.")
     authenticated = actor is not None and getattr(actor, "is_authenticated", False)
+    patient_id = patient.pk if patient is not None else _uuid_or_none(patient_id)
+    grant = emergency_access_var.get()
+    if grant is not None and patient_id == grant[1]:
+        changes = {**(changes or {}), "emergency_access": str(grant[0])}
     event = AuditEvent(
         occurred_at=timezone_now(),
         actor=actor if authenticated else None,
@@ -64,7 +74,7 @@ def record(
         outcome=outcome,
         target_type=target._meta.label_lower if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
-        patient_id=patient.pk if patient is not None else _uuid_or_none(patient_id),
+        patient_id=patient_id,
         ip_address=_stored_address(client_ip_var.get()),
         user_agent=user_agent_var.get()[:300],
         request_id=request_id_var.get() if request_id_var.get() != "-" else "",

@@ -5,10 +5,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db import transaction
+from django.utils.timezone import localdate
 
 from ambula.accounts.models import User
 from ambula.accounts.roles import Role
 from ambula.accounts.services import user_create
+from ambula.core.demo_records import demo_payers, demo_record, demo_restricted
 from ambula.core.models import Practice
 from ambula.core.services import practice_create
 from ambula.patients.services import patient_register
@@ -148,8 +150,15 @@ def demo_load(*, patients: int = DEMO_PATIENT_COUNT, progress=None) -> bool:
         )
         for demo_user in DEMO_USERS
     }
+    payers = demo_payers(users[Role.ADMIN])
+    chooser = random.Random(20261129)  # noqa: S311  (the same demo every time; no secrets)
+    today = localdate()
+    registered = []
     for number, details in enumerate(demo_patients(patients), start=1):
-        patient_register(actor=users[Role.FRONT_DESK], allow_duplicate=True, **details)
+        patient = patient_register(actor=users[Role.FRONT_DESK], allow_duplicate=True, **details)
+        demo_record(chooser=chooser, patient=patient, payers=payers, users=users, today=today)
+        registered.append(patient)
         if progress is not None:
             progress(number, patients)
+    demo_restricted(registered, users[Role.PHYSICIAN])
     return True

@@ -5,12 +5,13 @@ import time
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
 from ambula.core.errors import ApplicationError
 from ambula.core.ids import uuid7
 from ambula.logging import (
     client_ip_var,
+    emergency_access_var,
     printable,
     redact,
     request_id_var,
@@ -71,6 +72,7 @@ class RequestContextMiddleware:
         user_token = user_id_var.set("-")
         ip_token = client_ip_var.set(request.client_ip)
         agent_token = user_agent_var.set(printable(request.headers.get("User-Agent", "")))
+        emergency_token = emergency_access_var.set(None)
         started = time.perf_counter()
         try:
             response = self.get_response(request)
@@ -98,6 +100,7 @@ class RequestContextMiddleware:
             user_id_var.reset(user_token)
             client_ip_var.reset(ip_token)
             user_agent_var.reset(agent_token)
+            emergency_access_var.reset(emergency_token)
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         user = getattr(request, "user", None)
@@ -137,6 +140,10 @@ class ApplicationErrorMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception):
         if not isinstance(exception, ApplicationError):
             return None
+        # Some errors say where to go instead (a record merged away, a reason to give first).
+        location = getattr(exception, "location", None)
+        if location and request.method in ("GET", "HEAD") and not getattr(request, "htmx", False):
+            return redirect(location)
         return render(
             request,
             "core/error.html",

@@ -17,28 +17,34 @@ def practice_create(
     return practice
 
 
+SECURITY_SETTINGS = (
+    "mfa_required",
+    "idle_timeout_minutes",
+    "care_relationship",
+    "emergency_access_minutes",
+)
+
+
 @transaction.atomic
-def practice_security_update(
-    *, actor: User, practice: Practice, mfa_required: bool, idle_timeout_minutes: int
-) -> Practice:
-    """Change whether staff need two-step sign-in and how soon idle sessions end."""
+def practice_security_update(*, actor: User, practice: Practice, **settings) -> Practice:
+    """Change how staff sign in, how soon idle sessions end, and who opens restricted records."""
     require(actor, Capability.MANAGE_PRACTICE)
+    unknown = set(settings) - set(SECURITY_SETTINGS)
+    if unknown:
+        raise TypeError(f"Unknown practice settings: {', '.join(sorted(unknown))}")
     practice = Practice.objects.select_for_update().get(pk=practice.pk)
-    before = {
-        "mfa_required": practice.mfa_required,
-        "idle_timeout_minutes": practice.idle_timeout_minutes,
-    }
-    practice.mfa_required = mfa_required
-    practice.idle_timeout_minutes = idle_timeout_minutes
+    changed = {name for name, value in settings.items() if getattr(practice, name) != value}
+    before = {name: getattr(practice, name) for name in changed}
+    for name, value in settings.items():
+        setattr(practice, name, value)
     practice.full_clean()
-    after = {"mfa_required": mfa_required, "idle_timeout_minutes": idle_timeout_minutes}
-    if after != before:
+    if changed:
         practice.save()
         record(
             actor=actor,
             action="practice.settings_changed",
             category="practice",
             target=practice,
-            changes={"before": before, "after": after},
+            changes={"before": before, "after": {name: settings[name] for name in changed}},
         )
     return practice

@@ -12,7 +12,7 @@ from ambula.core import health
 from ambula.core.errors import NotFound
 from ambula.core.forms import PracticeSecurityForm
 from ambula.core.selectors import practice_get
-from ambula.core.services import practice_security_update
+from ambula.core.services import SECURITY_SETTINGS, practice_security_update
 from ambula.scheduling.selectors import location_list
 
 
@@ -53,10 +53,7 @@ def practice_security(request: HttpRequest) -> HttpResponse:
         raise NotFound
     form = PracticeSecurityForm(
         request.POST if request.method == "POST" else None,
-        initial={
-            "mfa_required": practice.mfa_required,
-            "idle_timeout_minutes": practice.idle_timeout_minutes,
-        },
+        initial={name: getattr(practice, name) for name in SECURITY_SETTINGS},
     )
     if form.is_valid():
         try:

@@ -643,8 +643,16 @@ class EmergencyAccess(BaseModel):
     patient = models.ForeignKey(
         Patient, on_delete=models.PROTECT, related_name="emergency_accesses"
     )
+
+    class Outcome(models.TextChoices):
+        APPROPRIATE = "appropriate", _("Appropriate")
+        INAPPROPRIATE = "inappropriate", _("Inappropriate: follow up")
+
     reason = EncryptedTextField(_("reason"))
     expires_at = models.DateTimeField()
+    review_outcome = models.CharField(
+        _("review outcome"), max_length=15, choices=Outcome.choices, blank=True
+    )
     reviewed_at = models.DateTimeField(null=True, blank=True)
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

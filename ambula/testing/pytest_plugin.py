@@ -42,6 +42,16 @@ def fast_password_hashing():
     override.disable()
 
 
+@pytest.fixture(autouse=True)
+def no_emergency_access_left_over():
+    """An emergency access opened outside a request (in a test) must not mark the next test."""
+    from ambula.logging import emergency_access_var
+
+    token = emergency_access_var.set(None)
+    yield
+    emergency_access_var.reset(token)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def static_files():
     """Collect static files once, as `ambula serve` does, so templates find the manifest."""

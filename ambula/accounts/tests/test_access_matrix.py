@@ -4,18 +4,29 @@ A new URL without an access declaration fails `test_every_view_declares_its_acce
 declaration that the middleware does not enforce fails the matrix.
 """
 
+import io
 from datetime import date
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpResponse
 from django.urls import URLPattern, URLResolver, get_resolver, path, reverse
+from PIL import Image
 
 from ambula.accounts.policy import PUBLIC, SIGNED_IN, can, declared_access
 from ambula.accounts.roles import Role
 from ambula.accounts.tests.factories import UserFactory
 from ambula.audit.services import record
 from ambula.patients.allergies import allergy_add
+from ambula.patients.coverage import coverage_add, payer_create
+from ambula.patients.demographics import contact_add
+from ambula.patients.documents import document_upload
+from ambula.patients.emergency import emergency_access_grant
+from ambula.patients.history import history_add
+from ambula.patients.medications import medication_add
+from ambula.patients.problems import problem_add
 from ambula.patients.services import patient_register
+from ambula.terminology.tests.factories import load_sample_codes
 
 ANONYMOUS = "anonymous"
 SAMPLE_ARGUMENTS = {
@@ -88,6 +99,57 @@ def test_role_url_matrix(client, practice, sign_in, name, role):
         substance="Latex",
         severity="mild",
     )
+    medication = medication_add(
+        actor=UserFactory(username="nurse1", roles=[Role.NURSE]),
+        patient=patient,
+        name="Metformin",
+        route="oral",
+    )
+    history_entry = history_add(
+        actor=UserFactory(username="nurse2", roles=[Role.NURSE]),
+        patient=patient,
+        kind="medical",
+        condition="Asthma",
+    )
+    # A category every role that sees the chart may see, so download and preview answer 200.
+    card = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(card, "PNG")
+    document = document_upload(
+        actor=UserFactory(username="clerk2", roles=[Role.FRONT_DESK]),
+        patient=patient,
+        uploaded_file=SimpleUploadedFile("card.png", card.getvalue()),
+        category="insurance_card",
+    )
+    payer = payer_create(
+        actor=UserFactory(username="admin0", roles=[Role.ADMIN]),
+        name="Sample Health Plan",
+        payer_id="SMP01",
+    )
+    coverage = coverage_add(
+        actor=UserFactory(username="clerk3", roles=[Role.FRONT_DESK]),
+        patient=patient,
+        payer=payer,
+        member_id="SMP123456",
+        priority=1,
+        relationship="18",
+    )
+    contact = contact_add(
+        actor=UserFactory(username="clerk4", roles=[Role.FRONT_DESK]),
+        patient=patient,
+        kind="emergency",
+        name="Sample Contact",
+        relationship="Spouse",
+        phone="217-555-0100",
+    )
+    load_sample_codes()
+    problem = problem_add(
+        actor=UserFactory(username="nurse3", roles=[Role.NURSE]), patient=patient, code="I10"
+    )
+    grant = emergency_access_grant(
+        actor=UserFactory(username="nurse4", roles=[Role.NURSE]),
+        patient=patient,
+        reason="Covering the clinic for a colleague",
+    )
     user = None
     if role != ANONYMOUS:
         user = UserFactory(username="visitor", roles=[role])
@@ -99,6 +161,14 @@ def test_role_url_matrix(client, practice, sign_in, name, role):
             "event_id": str(event.pk),
             "patient_id": str(patient.pk),
             "allergy_id": str(allergy.pk),
+            "medication_id": str(medication.pk),
+            "history_entry_id": str(history_entry.pk),
+            "document_id": str(document.pk),
+            "payer_id": str(payer.pk),
+            "coverage_id": str(coverage.pk),
+            "contact_id": str(contact.pk),
+            "problem_id": str(problem.pk),
+            "grant_id": str(grant.pk),
         },
     )
     access = declared_access(dict(all_url_patterns())[name].callback)

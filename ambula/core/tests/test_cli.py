@@ -263,7 +263,8 @@ def test_certfile_without_keyfile_is_refused(data_dir, tmp_path):
 def test_run_serves_with_a_worker_and_ctrl_c_stops_both(data_dir):
     port = free_port()
     with ambula_process(data_dir, "run", "--demo", "--port", str(port), "--workers", "1") as run:
-        assert wait_for(f"http://127.0.0.1:{port}/healthz", timeout=60) == 200
+        # First start migrates, loads the ICD-10-CM codes and the demo: a ceiling, not a goal.
+        assert wait_for(f"http://127.0.0.1:{port}/healthz", timeout=180) == 200
         wait_for_output(run, "Huey consumer started")
         os.killpg(run.pid, signal.SIGINT)
         assert run.wait(timeout=30) == 0

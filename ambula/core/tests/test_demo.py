@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_demo_creates_one_practice_two_locations_and_one_user_per_staff_role():
-    assert demo_load() is True
+    assert demo_load(patients=5) is True
     practice = Practice.objects.get()
     assert practice.is_demo
     assert Location.objects.count() == 2
@@ -23,8 +23,8 @@ def test_demo_creates_one_practice_two_locations_and_one_user_per_staff_role():
 
 
 def test_demo_runs_once(capsys):
-    call_command("demo")
-    call_command("demo")
+    call_command("demo", "--patients=5")
+    call_command("demo", "--patients=5")
     assert Practice.objects.count() == 1
     assert User.objects.count() == len(STAFF_ROLES)
     assert "admin" in capsys.readouterr().out
@@ -55,3 +55,26 @@ def test_the_demo_command_takes_a_patient_count(capsys):
     call_command("demo", "--patients=3")
     assert Patient.objects.count() == 3
     assert "with 3 synthetic patients" in capsys.readouterr().out
+
+
+def test_demo_records_are_full_and_coherent():
+    from ambula.patients.models import Allergy, Coverage, Medication, Patient, Problem
+    from ambula.terminology.tests.factories import load_sample_codes
+
+    load_sample_codes()
+    assert demo_load(patients=40) is True
+    patients = Patient.objects.all()
+    # Most have a plan, children on someone else's; every record says something about allergies.
+    assert Coverage.objects.count() >= 30
+    for coverage in Coverage.objects.select_related("patient"):
+        expected = "18" if coverage.patient.age >= 18 else "19"
+        assert coverage.relationship == expected
+    assert all(patient.no_known_allergies or patient.allergies.exists() for patient in patients)
+    assert Allergy.objects.exists() and patients.filter(no_known_allergies=True).exists()
+    # Problems only with codes from the loaded table; hypertension comes with its medication.
+    assert Problem.objects.exists()
+    for problem in Problem.objects.filter(code="I10"):
+        assert Medication.objects.filter(patient=problem.patient, name="Lisinopril").exists()
+    assert (
+        patients.filter(restricted=True, primary_care_provider__username="physician").count() == 2
+    )

@@ -12,8 +12,19 @@ from django.views.decorators.http import require_GET
 from ambula.accounts.policy import Capability, can, requires
 from ambula.audit.decorators import records_patient_access
 from ambula.patients.allergies import active_allergies
+from ambula.patients.clinical_forms import HistoryEntryForm, MedicationForm, SocialHistoryForm
+from ambula.patients.coverage import coverage_for_chart
+from ambula.patients.coverage_forms import CoverageForm
+from ambula.patients.demographic_forms import ContactForm
+from ambula.patients.demographics import patient_contacts
+from ambula.patients.document_forms import DocumentUploadForm
+from ambula.patients.documents import categories_editable_by, documents_for_chart
 from ambula.patients.forms import AllergyForm
+from ambula.patients.history import history_for_chart
+from ambula.patients.medications import medications_for_chart
 from ambula.patients.models import Patient
+from ambula.patients.problem_forms import ProblemForm
+from ambula.patients.problems import problems_for_chart
 from ambula.patients.selectors import patient_get
 
 
@@ -32,8 +43,27 @@ def render_chart(request: HttpRequest, patient: Patient, **forms) -> HttpRespons
     context = {"title": str(patient), "patient": patient, "clinical": clinical}
     # The front desk sees the banner, contact details and coverage, not the clinical sections.
     if clinical:
+        context["problems"] = problems_for_chart(actor=actor, patient=patient)
         context["allergies"] = active_allergies(actor=actor, patient=patient)
+        context["medications"] = medications_for_chart(actor=actor, patient=patient)
+        context["history"] = history_for_chart(actor=actor, patient=patient)
     if can(actor, Capability.EDIT_CLINICAL_CHART):
+        context["problem_form"] = ProblemForm()
         context["allergy_form"] = AllergyForm()
+        context["medication_form"] = MedicationForm()
+        context["history_form"] = HistoryEntryForm()
+        context["social_history_form"] = SocialHistoryForm.for_record(
+            context["history"].social if clinical else None
+        )
+    if can(actor, Capability.VIEW_DEMOGRAPHICS):
+        context["coverages"] = coverage_for_chart(actor=actor, patient=patient)
+        context["contacts"] = patient_contacts(actor=actor, patient=patient)
+    if can(actor, Capability.EDIT_DEMOGRAPHICS):
+        context["coverage_form"] = CoverageForm(patient=patient)
+        context["contact_form"] = ContactForm()
+    # Documents: everyone who opens the chart sees the categories they may (the reader filters).
+    context["documents"] = documents_for_chart(actor=actor, patient=patient)
+    if categories_editable_by(actor):
+        context["document_form"] = DocumentUploadForm(actor=actor)
     context.update(forms)
     return render(request, "patients/chart.html", context)

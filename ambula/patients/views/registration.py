@@ -17,7 +17,12 @@ from ambula.patients.services import patient_register
 def search(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")[:100]
     patients = patient_search(actor=request.user, query=query)
-    template = "patients/_results.html" if request.htmx else "patients/search.html"
+    if request.htmx:
+        # The top bar's drop-down, or the results table of the search page.
+        quick = request.GET.get("panel") == "quick"
+        template = "patients/_quick_results.html" if quick else "patients/_results.html"
+    else:
+        template = "patients/search.html"
     return render(request, template, {"title": _("Patients"), "query": query, "patients": patients})
 
 

@@ -7,6 +7,7 @@ from ambula.core.demo import (
     demo_load,
     demo_loaded,
 )
+from ambula.terminology.icd10 import icd10_loaded
 
 
 class Command(BaseCommand):
@@ -30,6 +31,12 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS(f"Demo practice created, with {patients} synthetic patients.")
             )
+            if not icd10_loaded():
+                # `ambula run` loads the codes first; a bare `ambula demo` may come before that.
+                self.stdout.write(
+                    "Problem lists were left empty: the ICD-10-CM codes are not loaded yet "
+                    "(ambula icd10 load)."
+                )
         elif not demo_loaded():
             self.stdout.write("This database already holds a practice; the demo was not loaded.")
             return

@@ -78,3 +78,37 @@ document.addEventListener("keydown", (event) => {
   document.addEventListener("htmx:afterRequest", () => schedule(Number(body.dataset.idleMinutes) * 60));
   schedule(Number(body.dataset.idleMinutes) * 60);
 })();
+
+// The top bar's quick search: arrow keys move between the results, Escape closes them.
+(() => {
+  const input = document.getElementById("quick-search");
+  const results = document.getElementById("quick-search-results");
+  if (!input || !results) return;
+  const links = () => [...results.querySelectorAll("a")];
+  const close = () => { results.replaceChildren(); };
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "ArrowDown" && links().length) {
+      event.preventDefault();
+      links()[0].focus();
+    } else if (event.key === "Escape") {
+      close();
+    }
+  });
+  results.addEventListener("keydown", (event) => {
+    const all = links();
+    const index = all.indexOf(document.activeElement);
+    if (event.key === "ArrowDown" && index < all.length - 1) {
+      event.preventDefault();
+      all[index + 1].focus();
+    } else if (event.key === "ArrowUp") {
+      event.preventDefault();
+      (index > 0 ? all[index - 1] : input).focus();
+    } else if (event.key === "Escape") {
+      close();
+      input.focus();
+    }
+  });
+  document.addEventListener("click", (event) => {
+    if (!input.form.contains(event.target)) close();
+  });
+})();
