@@ -57,12 +57,13 @@ ALLERGIES = [
     ("Shellfish", "Throat swelling", "severe"),
     ("Codeine", "Nausea and vomiting", "moderate"),
 ]
-SURGERIES = [
-    "Appendectomy",
-    "Tonsillectomy",
-    "Cholecystectomy",
-    "Knee arthroscopy",
-    "Cesarean section",
+SURGERIES = [  # (procedure, the sexes it applies to)
+    ("Appendectomy", "FM"),
+    ("Tonsillectomy", "FM"),
+    ("Cholecystectomy", "FM"),
+    ("Knee arthroscopy", "FM"),
+    ("Cesarean section", "F"),
+    ("Inguinal hernia repair", "M"),
 ]
 FAMILY = [
     ("Type 2 diabetes", "mother"),
@@ -112,6 +113,8 @@ def demo_record(
     """Fill one registered patient's record the way years of visits would."""
     desk, nurse, physician = users[Role.FRONT_DESK], users[Role.NURSE], users[Role.PHYSICIAN]
     adult = patient.age >= 18
+    if chooser.random() < 0.7:
+        patient_update(actor=desk, patient=patient, primary_care_provider=physician)
     _coverage(chooser, patient, payers, desk, today, adult)
     if chooser.random() < 0.5:
         contact_add(
@@ -160,7 +163,9 @@ def demo_record(
             actor=nurse,
             patient=patient,
             kind="surgical",
-            condition=chooser.choice(SURGERIES),
+            condition=chooser.choice(
+                [name for name, sexes in SURGERIES if patient.administrative_sex in sexes]
+            ),
             year=chooser.randint(born.year + 18, today.year),
         )
     for condition, relation in chooser.sample(FAMILY, k=chooser.randint(0, 2)):

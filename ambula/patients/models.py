@@ -580,7 +580,7 @@ class SocialHistory(BaseModel):
 
 
 def documents_storage():
-    # A callable, so the storage is looked up when used and tests can point it elsewhere.
+    # A callable keeps the storage out of migrations; Django calls it once, at class creation.
     return storages["documents"]
 
 

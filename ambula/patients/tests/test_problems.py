@@ -373,6 +373,8 @@ def test_the_code_picker_by_keyboard_and_by_mouse(page, live_server, practice, n
     expect(page.get_by_text("E11.65 added to the problem list.")).to_be_visible()
     assert patient.problems.get().code == "E11.65"
 
+    # With a problem on the list, the add form folds away until asked for.
+    page.locator("summary", has_text="Add a problem").click()
     field = page.get_by_role("combobox", name="Diagnosis (ICD-10-CM)")
     field.press_sequentially("hypertens", delay=30)
     results.get_by_role("option", name="I10").click()

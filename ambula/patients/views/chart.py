@@ -65,5 +65,16 @@ def render_chart(request: HttpRequest, patient: Patient, **forms) -> HttpRespons
     context["documents"] = documents_for_chart(actor=actor, patient=patient)
     if categories_editable_by(actor):
         context["document_form"] = DocumentUploadForm(actor=actor)
+    context["summary"] = _summary(context)
     context.update(forms)
     return render(request, "patients/chart.html", context)
+
+
+def _summary(context: dict) -> dict:
+    """The top of the chart at a glance, from what the sections already read (no extra reads)."""
+    active = lambda entries: [entry for entry in entries if entry.status == "active"]  # noqa: E731
+    return {
+        "problems": active(context.get("problems", [])),
+        "medications": active(context.get("medications", [])),
+        "coverages": active(context.get("coverages", [])),
+    }
