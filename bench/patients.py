@@ -57,6 +57,7 @@ def setup(data_dir: Path) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)  # as `ambula serve` expects
     if os.environ.get("AMBULA_DATABASE_URL"):
         call_command("flush", interactive=False, verbosity=0)  # a scratch database, emptied
 

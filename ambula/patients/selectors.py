@@ -102,7 +102,7 @@ def patient_search(*, actor, query: str) -> list[Patient]:
     found = list(
         patients.filter(_matching(query))
         .exclude(status=Patient.Status.MERGED)
-        .order_by("family_name", "given_name")[:SEARCH_LIMIT]
+        .order_by("search_family_name", "search_given_name")[:SEARCH_LIMIT]
     )
     record(
         actor=actor,

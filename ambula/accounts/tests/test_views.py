@@ -128,7 +128,7 @@ def test_sign_in_without_csrf_token_is_refused_with_a_helpful_page(physician):
 
 def test_demo_practice_login_page_lists_the_demo_logins(client):
     Practice.objects.all().delete()
-    demo_load()
+    demo_load(patients=5)
     html = client.get(LOGIN).content.decode()
     assert "Demo practice" in html
     assert DEMO_PASSWORD in html

@@ -39,7 +39,8 @@ print("failures", failures)
 @pytest.fixture
 def data_dir(tmp_path):
     data_dir = tmp_path / "data"
-    assert run_ambula(data_dir, "demo").returncode == 0  # the demo writes events of its own
+    # The demo writes events of its own; a few patients are enough for that.
+    assert run_ambula(data_dir, "demo", "--patients", "5").returncode == 0
     return data_dir
 
 

@@ -94,7 +94,7 @@ def source(tmp_path_factory):
     """Data dir A: migrated, the demo practice, documents; and a backup of it made by the CLI."""
     root = tmp_path_factory.mktemp("source")
     data_dir = root / "a"
-    demo = run_ambula(data_dir, "demo")  # migrates, then loads the demo practice
+    demo = run_ambula(data_dir, "demo", "--patients", "20")  # migrates, then loads the demo
     assert demo.returncode == 0, demo.stderr
     documents = add_documents(data_dir)
     archive = root / "a.ambula-backup"
@@ -443,7 +443,7 @@ def test_postgresql_round_trip_refuses_a_non_empty_database_and_force_is_all_or_
 
     source_url, target_url = postgresql_urls
     a, b = tmp_path / "a", tmp_path / "b"
-    demo = run_ambula(a, "demo", AMBULA_DATABASE_URL=source_url)
+    demo = run_ambula(a, "demo", "--patients", "20", AMBULA_DATABASE_URL=source_url)
     assert demo.returncode == 0, demo.stderr
     # A schema besides public: restored with the rest, and later a clash --force cannot clear.
     execute(source_url, "CREATE SCHEMA reports; CREATE TABLE reports.summary (id int)")

@@ -155,7 +155,7 @@ def test_check_fails_when_the_database_is_unreachable(data_dir):
 
 
 def test_check_refuses_the_demo_practice(data_dir):
-    assert run_ambula(data_dir, "demo").returncode == 0
+    assert run_ambula(data_dir, "demo", "--patients", "5").returncode == 0
 
     result = run_ambula(data_dir, "check", **PRODUCTION)
 

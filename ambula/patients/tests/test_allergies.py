@@ -13,19 +13,8 @@ from ambula.patients.allergies import (
     allergy_status_change,
 )
 from ambula.patients.models import Allergy
-from ambula.patients.tests.factories import registered_patient
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def nurse():
-    return UserFactory(username="nurse1", roles=[Role.NURSE])
-
-
-@pytest.fixture
-def patient():
-    return registered_patient(actor=UserFactory(username="desk1", roles=[Role.FRONT_DESK]))
 
 
 def test_adding_an_allergy_is_audited_with_its_values_encrypted(nurse, patient):

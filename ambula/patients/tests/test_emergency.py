@@ -26,11 +26,6 @@ REASON = "Covering the clinic: patient called with chest pain"
 
 
 @pytest.fixture
-def nurse():
-    return UserFactory(username="nurse1", roles=[Role.NURSE])
-
-
-@pytest.fixture
 def privacy_officer():
     return UserFactory(username="privacy1", roles=[Role.PRIVACY_OFFICER])
 

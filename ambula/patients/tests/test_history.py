@@ -1,5 +1,3 @@
-from datetime import date
-
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils.timezone import localdate
@@ -22,19 +20,6 @@ pytestmark = pytest.mark.django_db
 
 NEVER = SocialHistory.Tobacco.NEVER
 EVERY_DAY = SocialHistory.Tobacco.EVERY_DAY
-
-
-@pytest.fixture
-def nurse():
-    return UserFactory(username="nurse1", roles=[Role.NURSE])
-
-
-@pytest.fixture
-def patient():
-    return registered_patient(
-        actor=UserFactory(username="desk1", roles=[Role.FRONT_DESK]),
-        date_of_birth=date(1970, 5, 1),
-    )
 
 
 def error_code(caught, field):

@@ -24,19 +24,6 @@ from ambula.patients.tests.factories import registered_patient
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def nurse():
-    return UserFactory(username="nurse1", roles=[Role.NURSE])
-
-
-@pytest.fixture
-def patient():
-    return registered_patient(
-        actor=UserFactory(username="desk1", roles=[Role.FRONT_DESK]),
-        date_of_birth=date(1970, 5, 1),
-    )
-
-
 def add(nurse, patient, name="Metformin", **details):
     return medication_add(actor=nurse, patient=patient, name=name, route="oral", **details)
 

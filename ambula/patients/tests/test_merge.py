@@ -25,11 +25,6 @@ def clerk():
 
 
 @pytest.fixture
-def nurse():
-    return UserFactory(username="nurse1", roles=[Role.NURSE])
-
-
-@pytest.fixture
 def pair(clerk):
     """The same person registered twice: the second time with a phone and an email."""
     born = date(1971, 5, 9)

@@ -28,19 +28,6 @@ def codes():
     load_sample_codes()
 
 
-@pytest.fixture
-def nurse():
-    return UserFactory(username="nurse1", roles=[Role.NURSE])
-
-
-@pytest.fixture
-def patient():
-    return registered_patient(
-        actor=UserFactory(username="desk1", roles=[Role.FRONT_DESK]),
-        date_of_birth=date(1970, 5, 1),
-    )
-
-
 def error_code(caught, field="code"):
     return caught.value.error_dict[field][0].code
 

@@ -16,11 +16,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def front_desk(db):
-    return UserFactory(username="desk1", roles=[Role.FRONT_DESK])
-
-
-@pytest.fixture
 def people(front_desk):
     """José Rivera, Jamie Rivers and Ana Smith, registered at the front desk."""
     return {

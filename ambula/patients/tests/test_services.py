@@ -21,11 +21,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def front_desk(db):
-    return UserFactory(username="desk1", roles=[Role.FRONT_DESK])
-
-
-@pytest.fixture
 def jose(front_desk):
     return patient_register(actor=front_desk, **JOSE)
 

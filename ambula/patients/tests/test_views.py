@@ -29,11 +29,6 @@ FORM = {
 
 
 @pytest.fixture
-def front_desk(db):
-    return UserFactory(username="desk1", roles=[Role.FRONT_DESK])
-
-
-@pytest.fixture
 def desk_client(client, sign_in, practice, front_desk):
     return sign_in(client, front_desk)
 
