@@ -55,6 +55,7 @@ MIDDLEWARE = [
     "ambula.core.middleware.ApplicationErrorMiddleware",
 ]
 
+AUTHENTICATION_BACKENDS = ["ambula.accounts.backends.RoleAwareBackend"]
 ROOT_URLCONF = "ambula.urls"
 WSGI_APPLICATION = "ambula.wsgi.application"
 
@@ -228,6 +229,7 @@ LOGGING = logging_config(log_format=CONFIG.log_format, level=CONFIG.log_level)
 SILENCED_SYSTEM_CHECKS = [
     # Usernames are unique case-insensitively (a Lower() constraint), stricter than unique=True.
     "auth.E003",
+    "auth.W004",  # the same check, as Django words it when the backend is our own
     # ambula/core/checks.py replaces these with errors that name the AMBULA_* setting to change.
     "security.W008",
     "security.W009",

@@ -33,7 +33,7 @@ def session_begin(*, request: HttpRequest, user: User, method: str) -> None:
     """Sign the user in on a fresh session id and remember the session against the user."""
     for leftover in SIGN_IN_LEFTOVERS:
         request.session.pop(leftover, None)
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    login(request, user, backend="ambula.accounts.backends.RoleAwareBackend")
     stamp = timezone_now().timestamp()
     request.session[SIGNED_IN_AT] = stamp
     request.session[LAST_ACTIVITY] = stamp

@@ -5,6 +5,7 @@ puts them together so that a section's form, when a POST fails validation, comes
 its errors in place.
 """
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -41,6 +42,17 @@ def render_chart(request: HttpRequest, patient: Patient, **forms) -> HttpRespons
     actor = request.user
     clinical = can(actor, Capability.VIEW_CLINICAL_CHART)
     context = {"title": str(patient), "patient": patient, "clinical": clinical}
+    # One transaction for the sections' reads and their audit events: one commit, not seven.
+    with transaction.atomic():
+        context.update(_sections(actor, patient, clinical))
+    context["summary"] = _summary(context)
+    context.update(forms)
+    return render(request, "patients/chart.html", context)
+
+
+def _sections(actor, patient: Patient, clinical: bool) -> dict:
+    """Each section's entries (each reader records its own audited read) and blank forms."""
+    context = {}
     # The front desk sees the banner, contact details and coverage, not the clinical sections.
     if clinical:
         context["problems"] = problems_for_chart(actor=actor, patient=patient)
@@ -65,9 +77,7 @@ def render_chart(request: HttpRequest, patient: Patient, **forms) -> HttpRespons
     context["documents"] = documents_for_chart(actor=actor, patient=patient)
     if categories_editable_by(actor):
         context["document_form"] = DocumentUploadForm(actor=actor)
-    context["summary"] = _summary(context)
-    context.update(forms)
-    return render(request, "patients/chart.html", context)
+    return context
 
 
 def _summary(context: dict) -> dict:
