@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -85,16 +88,49 @@ def record(
 
         plaintext = json.dumps(changes, sort_keys=True, default=str).encode()
         event.changes = encrypt(plaintext, aad=_changes_aad(event.id))
+    pending = _pending_var.get()
+    if pending is not None:
+        pending.append(event)  # written when the batch ends
+    else:
+        _append([event])
+    return event
+
+
+_pending_var: contextvars.ContextVar[list[AuditEvent] | None] = contextvars.ContextVar(
+    "audit_pending", default=None
+)
+
+
+@contextmanager
+def batched() -> Iterator[None]:
+    """Record the block's events together: one turn at the chain head and one insert.
+
+    For a page that reads several parts of a record at once. The events are written when the
+    block ends; an error inside it records none of them (nothing was shown).
+    """
+    pending: list[AuditEvent] = []
+    token = _pending_var.set(pending)
+    try:
+        yield
+    finally:
+        _pending_var.reset(token)
+    _append(pending)
+
+
+def _append(events: list[AuditEvent]) -> None:
+    """Link the events onto the chain, in order, and store them."""
+    if not events:
+        return
     with transaction.atomic():
         # The head's row lock makes concurrent writers take turns: one link after another.
         head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
-        event.sequence = head.sequence + 1
-        event.previous_mac = head.mac
-        event.mac = mac_of({**event.__dict__, "actor_id": event.actor_id})
-        event.save(force_insert=True)
-        head.sequence, head.mac = event.sequence, event.mac
+        for event in events:
+            event.sequence = head.sequence + 1
+            event.previous_mac = head.mac
+            event.mac = mac_of({**event.__dict__, "actor_id": event.actor_id})
+            head.sequence, head.mac = event.sequence, event.mac
+        AuditEvent.objects.bulk_create(events)
         head.save(update_fields=["sequence", "mac"])
-    return event
 
 
 def changes_of(event: AuditEvent) -> dict:

@@ -8,19 +8,24 @@ only where the code table is loaded (`ambula icd10 load`); without it they are l
 
 from __future__ import annotations
 
+import io
 import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image, ImageDraw
+
 from ambula.accounts.models import User
 from ambula.accounts.roles import Role
 from ambula.patients.allergies import allergies_none_known, allergy_add
-from ambula.patients.coverage import DEMO_PAYERS, coverage_add, payer_create
+from ambula.patients.coverage import DEMO_PAYERS, coverage_add, coverage_update, payer_create
 from ambula.patients.demographics import contact_add, patient_restriction_set, patient_update
+from ambula.patients.documents import document_upload
 from ambula.patients.history import history_add, social_history_update
 from ambula.patients.medications import medication_add
-from ambula.patients.models import Coverage, Patient, Payer, SocialHistory
+from ambula.patients.models import Coverage, Document, Patient, Payer, SocialHistory
 from ambula.patients.problems import problem_add
 from ambula.terminology.selectors import icd10_get
 
@@ -198,7 +203,7 @@ def _coverage(chooser, patient, payers, desk, today, adult) -> None:
     else:
         subscriber = {"relationship": Coverage.Relationship.SELF}
     payer = chooser.choice(payers)
-    coverage_add(
+    coverage = coverage_add(
         actor=desk,
         patient=patient,
         payer=payer,
@@ -210,6 +215,35 @@ def _coverage(chooser, patient, payers, desk, today, adult) -> None:
         copay=Decimal(chooser.choice([0, 20, 25, 30, 40])),
         **subscriber,
     )
+    if chooser.random() < 0.25:
+        card = document_upload(
+            actor=desk,
+            patient=patient,
+            uploaded_file=_card_image(coverage, patient),
+            category=Document.Category.INSURANCE_CARD,
+            title="Insurance card, front",
+        )
+        coverage_update(actor=desk, coverage=coverage, card_front=card)
+
+
+def _card_image(coverage: Coverage, patient: Patient) -> SimpleUploadedFile:
+    """A plain drawing of an insurance card: the payer, the plan and the member, all made up."""
+    card = Image.new("RGB", (640, 400), "white")
+    draw = ImageDraw.Draw(card)
+    draw.rectangle((0, 0, 639, 80), fill=(16, 110, 100))
+    draw.text((24, 28), coverage.payer.name, fill="white", font_size=28)
+    lines = [
+        coverage.plan_name,
+        f"Member: {patient.given_name} {patient.family_name}",
+        f"Member ID: {coverage.member_id}",
+        f"Group: {coverage.group_number}    Payer ID: {coverage.payer.payer_id}",
+        "SPECIMEN - synthetic demo data",
+    ]
+    for number, line in enumerate(lines):
+        draw.text((24, 110 + number * 52), line, fill=(30, 30, 30), font_size=24)
+    image = io.BytesIO()
+    card.save(image, "PNG")
+    return SimpleUploadedFile("card-front.png", image.getvalue())
 
 
 def demo_restricted(patients: list[Patient], physician: User) -> None:

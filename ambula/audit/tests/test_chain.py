@@ -6,7 +6,7 @@ from django.db import DatabaseError, connection, transaction
 
 from ambula.audit import chain
 from ambula.audit.models import AppendOnlyError, AuditChainHead, AuditEvent
-from ambula.audit.services import changes_of, record
+from ambula.audit.services import batched, changes_of, record
 from ambula.audit.tests import tamper
 
 pytestmark = pytest.mark.django_db
@@ -234,4 +234,30 @@ def test_control_characters_from_clients_are_dropped_and_the_chain_holds():
     event = AuditEvent.objects.get()
     assert event.actor_username == "nuluser"
     assert event.user_agent == "Mozillaevil[2J"
+    assert chain.verify().intact
+
+
+def test_a_batch_is_written_at_its_end_in_order_and_verifies(events):
+    with batched():
+        first = record(actor=None, username="a", action="audit.searched", category="audit")
+        second = record(
+            actor=None,
+            username="b",
+            action="audit.searched",
+            category="audit",
+            changes={"query": "x"},
+        )
+        assert AuditEvent.objects.count() == EVENTS  # nothing written yet
+    assert (first.sequence, second.sequence) == (EVENTS + 1, EVENTS + 2)
+    assert second.previous_mac == first.mac
+    assert changes_of(AuditEvent.objects.get(sequence=EVENTS + 2)) == {"query": "x"}
+    verdict = chain.verify()
+    assert verdict.intact and verdict.head_sequence == EVENTS + 2
+
+
+def test_a_batch_that_fails_records_nothing(events):
+    with pytest.raises(RuntimeError), batched():
+        record(actor=None, username="a", action="audit.searched", category="audit")
+        raise RuntimeError("the page failed: nothing was shown")
+    assert AuditEvent.objects.count() == EVENTS
     assert chain.verify().intact

@@ -78,3 +78,7 @@ def test_demo_records_are_full_and_coherent():
     assert (
         patients.filter(restricted=True, primary_care_provider__username="physician").count() == 2
     )
+    # Some plans come with a scanned card: a real PNG in the encrypted document store.
+    scanned = Coverage.objects.filter(card_front__isnull=False).select_related("card_front")
+    assert scanned.exists()
+    assert {coverage.card_front.content_type for coverage in scanned} == {"image/png"}

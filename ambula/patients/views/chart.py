@@ -5,13 +5,13 @@ puts them together so that a section's form, when a POST fails validation, comes
 its errors in place.
 """
 
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from ambula.accounts.policy import Capability, can, requires
 from ambula.audit.decorators import records_patient_access
+from ambula.audit.services import batched
 from ambula.patients.allergies import active_allergies
 from ambula.patients.clinical_forms import HistoryEntryForm, MedicationForm, SocialHistoryForm
 from ambula.patients.coverage import coverage_for_chart
@@ -42,8 +42,8 @@ def render_chart(request: HttpRequest, patient: Patient, **forms) -> HttpRespons
     actor = request.user
     clinical = can(actor, Capability.VIEW_CLINICAL_CHART)
     context = {"title": str(patient), "patient": patient, "clinical": clinical}
-    # One transaction for the sections' reads and their audit events: one commit, not seven.
-    with transaction.atomic():
+    # The sections' audited reads go onto the chain together: one turn at its head, not seven.
+    with batched():
         context.update(_sections(actor, patient, clinical))
     context["summary"] = _summary(context)
     context.update(forms)
