@@ -31,6 +31,7 @@ class Capability(StrEnum):
     WRITE_CLINICAL_NOTES = "clinical.write_notes"
     VIEW_SCHEDULE = "scheduling.view"
     MANAGE_SCHEDULE = "scheduling.manage"
+    OVERBOOK = "scheduling.overbook"
     VIEW_BILLING = "billing.view"
     SUBMIT_CLAIMS = "billing.submit_claims"
     VIEW_AUDIT = "audit.view"
@@ -48,6 +49,7 @@ ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {
             Capability.MANAGE_ACCOUNTS,
             Capability.MANAGE_PRACTICE,
             Capability.MANAGE_SCHEDULE,
+            Capability.OVERBOOK,
             Capability.VIEW_DEMOGRAPHICS,
             Capability.MERGE_PATIENTS,
             Capability.VIEW_AUDIT,
@@ -56,6 +58,7 @@ ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {
     Role.PHYSICIAN: frozenset(
         _STAFF
         | {
+            Capability.OVERBOOK,
             Capability.VIEW_DEMOGRAPHICS,
             Capability.EDIT_DEMOGRAPHICS,
             Capability.VIEW_CLINICAL_CHART,

@@ -158,9 +158,36 @@ ACTIONS: dict[str, Action] = {
         "read", "Someone opened a patient's document in the browser."
     ),
     "patients.document_struck": Action("update", "A document was marked entered in error."),
+    # Scheduling
+    "scheduling.appointment_booked": Action(
+        "create", "An appointment was booked (overbookings carry their reason)."
+    ),
+    "scheduling.appointment_rescheduled": Action(
+        "update", "An appointment was moved: a new one was booked and the old one cancelled."
+    ),
+    "scheduling.appointment_cancelled": Action(
+        "update", "An appointment was cancelled, with a reason; its time and rooms were freed."
+    ),
+    "scheduling.appointment_no_show": Action(
+        "update", "A patient did not come to an appointment."
+    ),
+    "scheduling.patient_checked_in": Action("update", "A patient arrived for an appointment."),
+    "scheduling.patient_roomed": Action("update", "A patient was taken to an exam room."),
+    "scheduling.appointment_completed": Action("update", "An appointment was completed."),
     # Code sets (public reference data, no PHI)
     "terminology.code_set_loaded": Action(
         "configuration", "A code set release (ICD-10-CM) replaced the loaded one."
+    ),
+    # Scheduling set-up
+    "scheduling.provider_created": Action("create", "A staff user was made a bookable provider."),
+    "scheduling.provider_updated": Action("update", "A provider was taken off or put back on."),
+    "scheduling.resource_created": Action("create", "A room or piece of equipment was added."),
+    "scheduling.appointment_type_created": Action("create", "An appointment type was added."),
+    "scheduling.block_created": Action("create", "A weekly schedule block was added."),
+    "scheduling.block_updated": Action("update", "A weekly schedule block was changed."),
+    "scheduling.block_deleted": Action("delete", "A weekly schedule block was removed."),
+    "scheduling.exception_created": Action(
+        "create", "Time off, a holiday or a closure was blocked out."
     ),
     # Encryption keys
     "encryption.key_rotated": Action(
