@@ -11,6 +11,7 @@ from ambula.accounts.models import User
 from ambula.accounts.roles import Role
 from ambula.accounts.services import user_create
 from ambula.core.demo_records import demo_payers, demo_record, demo_restricted
+from ambula.core.demo_schedule import demo_schedule
 from ambula.core.models import Practice
 from ambula.core.services import practice_create
 from ambula.patients.services import patient_register
@@ -137,8 +138,7 @@ def demo_load(*, patients: int = DEMO_PATIENT_COUNT, progress=None) -> bool:
         return False
     # Two-step sign-in is off so anyone can try the demo; the sign-in page says so.
     practice_create(actor=None, name=DEMO_PRACTICE_NAME, is_demo=True, mfa_required=False)
-    for location in DEMO_LOCATIONS:
-        location_create(actor=None, **location)
+    locations = [location_create(actor=None, **location) for location in DEMO_LOCATIONS]
     users = {
         demo_user.role: user_create(
             actor=None,
@@ -161,4 +161,5 @@ def demo_load(*, patients: int = DEMO_PATIENT_COUNT, progress=None) -> bool:
         if progress is not None:
             progress(number, patients)
     demo_restricted(registered, users[Role.PHYSICIAN])
+    demo_schedule(users=users, locations=locations, patients=registered, today=today)
     return True

@@ -335,3 +335,53 @@ class ResourceBooking(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.resource} {self.starts_at:%Y-%m-%d %H:%M}"
+
+
+class WaitlistEntry(BaseModel):
+    """A patient who would take an earlier slot: which visit, with whom, where and when suits.
+
+    PHI (that the patient is waiting for care), in clear for matching. Empty provider,
+    location or weekday choices mean "any". Entries are matched oldest first.
+    """
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", _("Waiting")
+        BOOKED = "booked", _("Booked")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="waitlist_entries"
+    )
+    appointment_type = models.ForeignKey(
+        AppointmentType, on_delete=models.PROTECT, related_name="waitlist_entries"
+    )
+    providers = models.ManyToManyField(Provider, blank=True, related_name="+")
+    locations = models.ManyToManyField(Location, blank=True, related_name="+")
+    weekdays = models.JSONField(default=list, blank=True, help_text="0 = Monday; empty = any")
+    earliest_time = models.TimeField(_("not before"), null=True, blank=True)
+    latest_time = models.TimeField(_("not after"), null=True, blank=True)
+    wanted_until = models.DateField(_("wanted until"), null=True, blank=True)
+    current_appointment = models.ForeignKey(
+        Appointment,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("The appointment the patient would move earlier, if any."),
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.WAITING)
+    booked_appointment = models.ForeignKey(
+        Appointment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("waitlist entry")
+        verbose_name_plural = _("waitlist")
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["status", "appointment_type", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"Waitlist {self.appointment_type} ({self.get_status_display()})"

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from ambula.core import backup
 from ambula.core.demo import DEMO_PASSWORD, DEMO_USERS
+from ambula.core.demo_schedule import EXTRA_PROVIDERS
 from ambula.testing.processes import run_ambula
 
 PASSPHRASE = "correct horse battery staple"
@@ -33,6 +34,11 @@ POSTGRES_SERVER = os.environ.get(
     "AMBULA_TEST_POSTGRES_SERVER", "postgres://postgres@127.0.0.1:5432"
 )
 DOCUMENT_SIZE = 150 * 1024
+
+# The demo's users: the sign-ins, and the bookable clinicians who have none.
+DEMO_USERNAMES = sorted(
+    [user.username for user in DEMO_USERS] + [username for _, username, *_ in EXTRA_PROVIDERS]
+)
 
 
 def restore(data_dir: Path, archive: Path, *args: str, **env: str):
@@ -97,10 +103,23 @@ def source(tmp_path_factory):
     demo = run_ambula(data_dir, "demo", "--patients", "20")  # migrates, then loads the demo
     assert demo.returncode == 0, demo.stderr
     documents = add_documents(data_dir)
+    # The demo's own documents (scanned insurance cards) are in the store too.
+    stored = sorted(
+        str(path.relative_to(data_dir / "documents"))
+        for path in (data_dir / "documents").rglob("*")
+        if path.is_file()
+    )
+    assert len(stored) > len(documents)
     archive = root / "a.ambula-backup"
     result = run_ambula(data_dir, "backup", str(archive), AMBULA_BACKUP_PASSPHRASE=PASSPHRASE)
     assert result.returncode == 0, result.stderr
-    return {"data_dir": data_dir, "archive": archive, "documents": documents, "result": result}
+    return {
+        "data_dir": data_dir,
+        "archive": archive,
+        "documents": documents,
+        "stored": stored,
+        "result": result,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -133,10 +152,10 @@ def test_round_trip_into_an_empty_installation_restores_everything_and_it_serves
     result = restore(b, source["archive"])
     assert result.returncode == 0, result.stderr
     assert "every count matches the backup" in result.stdout
-    assert "3 files" in result.stdout  # the documents
+    assert f"{len(source['stored'])} files" in result.stdout  # the documents
 
     assert sqlite_counts(b / "ambula.sqlite3") == sqlite_counts(a / "ambula.sqlite3")
-    assert sqlite_counts(b / "ambula.sqlite3")["accounts_user"] == len(DEMO_USERS)
+    assert sqlite_counts(b / "ambula.sqlite3")["accounts_user"] == len(DEMO_USERNAMES)
     for name in ("secret_key", "keys/encryption.json", "keys/audit.key"):
         assert (b / name).read_bytes() == (a / name).read_bytes(), name
         assert (b / name).stat().st_mode & 0o777 == 0o600, name
@@ -160,7 +179,7 @@ def test_round_trip_into_an_empty_installation_restores_everything_and_it_serves
     shell = run_ambula(b, "manage", "shell", "-c", script)
     assert shell.returncode == 0, shell.stderr
     usernames, signs_in = shell.stdout.strip().splitlines()[-2:]
-    assert usernames == str(sorted(user.username for user in DEMO_USERS))
+    assert usernames == str(DEMO_USERNAMES)
     assert signs_in == "True"
 
 
@@ -179,7 +198,7 @@ def test_archive_is_private_encrypted_and_the_backup_says_what_it_did(source):
     output = source["result"].stdout
     assert f"Backup written to {archive}" in output
     assert re.search(r"database   sqlite, [\d,]+ tables, [\d,]+ rows", output)
-    assert "documents  3 files" in output
+    assert f"documents  {len(source['stored'])} files" in output
     assert "keys       2 files and the secret_key file" in output
     assert " s." in output  # the duration
     assert PASSPHRASE not in output + source["result"].stderr
@@ -204,7 +223,7 @@ def test_manifest_records_versions_migrations_row_counts_and_a_checksum_per_memb
         "keys/audit.key",
         "keys/encryption.json",
         "database/ambula.sqlite3",
-        *(f"documents/{name}" for name in source["documents"]),
+        *(f"documents/{name}" for name in source["stored"]),
     }
     scan = members["documents/2024/05/scan-0001.pdf"]
     assert scan["size"] == DOCUMENT_SIZE
@@ -316,7 +335,9 @@ def test_restore_exits_non_zero_when_row_counts_differ_from_the_manifest(source,
 
     result = restore(tmp_path / "b", tampered)
     assert result.returncode != 0
-    assert "MISMATCH accounts_user: backup 7 rows, restored 6 rows" in result.stderr
+    users = len(DEMO_USERNAMES)
+    mismatch = f"MISMATCH accounts_user: backup {users + 1} rows, restored {users} rows"
+    assert mismatch in result.stderr
     assert "Row counts differ from the backup's in 1 table" in result.stderr
 
 
@@ -461,7 +482,7 @@ def test_postgresql_round_trip_refuses_a_non_empty_database_and_force_is_all_or_
     restored = restore(b, archive, AMBULA_DATABASE_URL=target_url)
     assert restored.returncode == 0, restored.stderr
     source_counts = postgresql_counts(source_url)
-    assert source_counts["accounts_user"] == len(DEMO_USERS)
+    assert source_counts["accounts_user"] == len(DEMO_USERNAMES)
     assert postgresql_counts(target_url) == source_counts
     for name in ("secret_key", "keys/encryption.json", "keys/audit.key"):
         assert (b / name).read_bytes() == (a / name).read_bytes(), name

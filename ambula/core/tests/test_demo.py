@@ -1,9 +1,12 @@
+import itertools
+
 import pytest
 from django.core.management import call_command
 
 from ambula.accounts.models import User
 from ambula.accounts.roles import STAFF_ROLES
 from ambula.core.demo import DEMO_PASSWORD, demo_load
+from ambula.core.demo_schedule import EXTRA_PROVIDERS
 from ambula.core.models import Practice
 from ambula.core.services import practice_create
 from ambula.scheduling.models import Location
@@ -17,16 +20,19 @@ def test_demo_creates_one_practice_two_locations_and_one_user_per_staff_role():
     assert practice.is_demo
     assert Location.objects.count() == 2
     users = User.objects.prefetch_related("role_assignments")
-    assert sorted(role for user in users for role in user.roles) == sorted(STAFF_ROLES)
-    assert all(user.check_password(DEMO_PASSWORD) for user in users)
+    sign_ins = [user for user in users if user.has_usable_password()]
+    assert sorted(role for user in sign_ins for role in user.roles) == sorted(STAFF_ROLES)
+    assert all(user.check_password(DEMO_PASSWORD) for user in sign_ins)
     assert all(user.email.endswith(".invalid") for user in users)
+    # The other bookable clinicians have no sign-in of their own.
+    assert len(users) - len(sign_ins) == len(EXTRA_PROVIDERS)
 
 
 def test_demo_runs_once(capsys):
     call_command("demo", "--patients=5")
     call_command("demo", "--patients=5")
     assert Practice.objects.count() == 1
-    assert User.objects.count() == len(STAFF_ROLES)
+    assert User.objects.count() == len(STAFF_ROLES) + len(EXTRA_PROVIDERS)
     assert "admin" in capsys.readouterr().out
 
 
@@ -82,3 +88,26 @@ def test_demo_records_are_full_and_coherent():
     scanned = Coverage.objects.filter(card_front__isnull=False).select_related("card_front")
     assert scanned.exists()
     assert {coverage.card_front.content_type for coverage in scanned} == {"image/png"}
+
+
+def test_demo_schedule_has_templates_history_and_bookings_without_overlaps():
+    from django.utils.timezone import now
+
+    from ambula.scheduling.models import Appointment, Provider, ScheduleBlock
+
+    assert demo_load(patients=30) is True
+    assert Provider.objects.count() == 3
+    assert ScheduleBlock.objects.exists()
+    past = Appointment.objects.filter(starts_at__lt=now())
+    assert {"completed", "no_show", "cancelled"} <= set(past.values_list("status", flat=True))
+    upcoming = Appointment.objects.filter(starts_at__gte=now(), status="scheduled")
+    assert upcoming.exists()
+    # Nothing double-booked: no provider holds two active visits at overlapping times.
+    active = list(
+        Appointment.objects.exclude(status__in=["cancelled", "no_show"]).order_by(
+            "provider", "starts_at"
+        )
+    )
+    for before, after in itertools.pairwise(active):
+        if before.provider_id == after.provider_id:
+            assert after.starts_at >= before.blocked_until
