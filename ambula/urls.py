@@ -5,6 +5,7 @@ urlpatterns = [
     path("accounts/", include("ambula.accounts.urls")),
     path("audit/", include("ambula.audit.urls")),
     path("patients/", include("ambula.patients.urls")),
+    path("schedule/", include("ambula.scheduling.urls")),
     path("codes/", include("ambula.terminology.urls")),
 ]
 

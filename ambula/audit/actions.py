@@ -168,15 +168,28 @@ ACTIONS: dict[str, Action] = {
     "scheduling.appointment_cancelled": Action(
         "update", "An appointment was cancelled, with a reason; its time and rooms were freed."
     ),
-    "scheduling.appointment_no_show": Action(
-        "update", "A patient did not come to an appointment."
-    ),
+    "scheduling.appointment_no_show": Action("update", "A patient did not come to an appointment."),
     "scheduling.patient_checked_in": Action("update", "A patient arrived for an appointment."),
     "scheduling.patient_roomed": Action("update", "A patient was taken to an exam room."),
     "scheduling.appointment_completed": Action("update", "An appointment was completed."),
+    "scheduling.day_board_viewed": Action(
+        "read", "Someone saw a location's day board (each refresh of it is one event)."
+    ),
+    "scheduling.day_schedule_printed": Action(
+        "read", "Someone opened the printable day schedule of a location."
+    ),
+    "scheduling.provider_week_viewed": Action("read", "Someone saw a provider's week."),
+    "scheduling.booking_opened": Action(
+        "read", "Someone opened the booking or rescheduling page for a patient."
+    ),
     # Code sets (public reference data, no PHI)
     "terminology.code_set_loaded": Action(
         "configuration", "A code set release (ICD-10-CM) replaced the loaded one."
+    ),
+    "scheduling.waitlist_added": Action("create", "A patient was put on the waitlist."),
+    "scheduling.waitlist_withdrawn": Action("update", "A patient left the waitlist."),
+    "scheduling.waitlist_claimed": Action(
+        "update", "A freed slot was booked for a waitlisted patient."
     ),
     # Scheduling set-up
     "scheduling.provider_created": Action("create", "A staff user was made a bookable provider."),

@@ -1,9 +1,206 @@
-from django.db.models import QuerySet
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
 
 from ambula.accounts.models import User
-from ambula.scheduling.models import Location
+from ambula.accounts.policy import Capability, visible
+from ambula.core.errors import NotFound
+from ambula.scheduling.availability import practice_zone, wall_clock
+from ambula.scheduling.models import (
+    Appointment,
+    AppointmentType,
+    Location,
+    Provider,
+    ScheduleBlock,
+)
 
 
 def location_list(*, actor: User) -> QuerySet[Location]:
     """Return the practice's active locations, by name."""
     return Location.objects.filter(is_active=True).order_by("name")
+
+
+# --- The schedule pages' reads ------------------------------------------------------------------
+# Who comes when is PHI: the views that show these record one audited read per page view.
+
+ROW_MINUTES = 15
+DAY_START, DAY_END = time(8), time(17)  # the grid shown when nobody works that day
+
+
+@dataclass
+class BoardColumn:
+    provider: Provider
+    blocks: list[tuple[time, time]] = field(default_factory=list)
+    appointments: list[Appointment] = field(default_factory=list)
+
+    def works_at(self, at: time) -> bool:
+        return any(start <= at < end for start, end in self.blocks)
+
+
+@dataclass
+class BoardRow:
+    at: time
+    cells: list[tuple[bool, list[Appointment]]]  # per column: inside a block?, visits starting
+
+
+@dataclass
+class DayBoard:
+    location: Location
+    day: date
+    columns: list[BoardColumn]
+    rows: list[BoardRow]
+
+    @property
+    def appointment_count(self) -> int:
+        return sum(len(column.appointments) for column in self.columns)
+
+
+def _day_window(day: date) -> tuple[datetime, datetime]:
+    zone = practice_zone()
+    return wall_clock(day, time(0), zone), wall_clock(day + timedelta(days=1), time(0), zone)
+
+
+def _blocks_on(day: date) -> QuerySet[ScheduleBlock]:
+    return ScheduleBlock.objects.filter(
+        Q(valid_until__isnull=True) | Q(valid_until__gte=day),
+        weekday=day.weekday(),
+        valid_from__lte=day,
+        provider__is_active=True,
+    )
+
+
+def _visits() -> QuerySet[Appointment]:
+    return (
+        Appointment.objects.exclude(status=Appointment.Status.CANCELLED)
+        .select_related("patient", "appointment_type", "provider__user", "location")
+        .order_by("starts_at", "provider_id")
+    )
+
+
+def _floor(at: time) -> time:
+    return time(at.hour, at.minute - at.minute % ROW_MINUTES)
+
+
+def appointment_day_board(*, actor: User, location: Location, day: date) -> DayBoard:
+    """The day at one location: a column per provider working or booked there, 15-minute rows."""
+    start, end = _day_window(day)
+    visits = list(
+        visible(actor, Capability.VIEW_SCHEDULE, _visits()).filter(
+            location=location, starts_at__gte=start, starts_at__lt=end
+        )
+    )
+    blocks = list(_blocks_on(day).filter(location=location).select_related("provider__user"))
+    providers = {block.provider_id: block.provider for block in blocks}
+    providers.update({visit.provider_id: visit.provider for visit in visits})
+    columns = {
+        pk: BoardColumn(provider)
+        for pk, provider in sorted(providers.items(), key=lambda item: str(item[1]))
+    }
+    for block in blocks:
+        columns[block.provider_id].blocks.append((block.starts_at, block.ends_at))
+    zone = practice_zone()
+    for visit in visits:
+        columns[visit.provider_id].appointments.append(visit)
+    times = [at for block in blocks for at in (block.starts_at, block.ends_at)]
+    times += [visit.starts_at.astimezone(zone).time() for visit in visits]
+    times += [visit.ends_at.astimezone(zone).time() for visit in visits]
+    first = _floor(min(times)) if times else DAY_START
+    last = max(times) if times else DAY_END
+    rows = []
+    moment = datetime.combine(day, first)
+    while moment.time() < last or not rows:
+        at = moment.time()
+        until = (moment + timedelta(minutes=ROW_MINUTES)).time()
+        cells = []
+        for column in columns.values():
+            starting = [
+                visit
+                for visit in column.appointments
+                if at <= visit.starts_at.astimezone(zone).time() < until
+                or (until == time(0) and visit.starts_at.astimezone(zone).time() >= at)
+            ]
+            cells.append((column.works_at(at), starting))
+        rows.append(BoardRow(at, cells))
+        moment += timedelta(minutes=ROW_MINUTES)
+        if moment.date() != day:
+            break
+    return DayBoard(location=location, day=day, columns=list(columns.values()), rows=rows)
+
+
+@dataclass
+class ProviderDay:
+    day: date
+    blocks: list[ScheduleBlock]
+    appointments: list[Appointment]
+
+
+def appointment_provider_week(
+    *, actor: User, provider: Provider, monday: date
+) -> list[ProviderDay]:
+    """A provider's week, Monday to Sunday: the blocks worked and the visits booked each day."""
+    start, _ = _day_window(monday)
+    _, end = _day_window(monday + timedelta(days=6))
+    visits = list(
+        visible(actor, Capability.VIEW_SCHEDULE, _visits()).filter(
+            provider=provider, starts_at__gte=start, starts_at__lt=end
+        )
+    )
+    zone = practice_zone()
+    week = []
+    for offset in range(7):
+        day = monday + timedelta(days=offset)
+        blocks = list(
+            _blocks_on(day)
+            .filter(provider=provider)
+            .select_related("location")
+            .order_by("starts_at")
+        )
+        appointments = [visit for visit in visits if visit.starts_at.astimezone(zone).date() == day]
+        week.append(ProviderDay(day, blocks, appointments))
+    return week
+
+
+def appointment_day_list(*, actor: User, location: Location, day: date) -> list[BoardColumn]:
+    """The day at one location as a list per provider (the printed schedule)."""
+    return [
+        column
+        for column in appointment_day_board(actor=actor, location=location, day=day).columns
+        if column.appointments
+    ]
+
+
+def appointment_get(*, actor: User, appointment_id) -> Appointment:
+    """One appointment, or NotFound (the same for missing and not the actor's to see)."""
+    try:
+        return visible(actor, Capability.VIEW_SCHEDULE, _visits_all()).get(pk=appointment_id)
+    except (Appointment.DoesNotExist, ValueError, ValidationError):
+        raise NotFound from None
+
+
+def _visits_all() -> QuerySet[Appointment]:
+    return Appointment.objects.select_related(
+        "patient", "appointment_type", "provider__user", "location"
+    )
+
+
+def provider_get(*, actor: User, provider_id) -> Provider:
+    try:
+        return visible(
+            actor, Capability.VIEW_SCHEDULE, Provider.objects.select_related("user")
+        ).get(pk=provider_id)
+    except (Provider.DoesNotExist, ValueError, ValidationError):
+        raise NotFound from None
+
+
+def provider_list(*, actor: User) -> QuerySet[Provider]:
+    return (
+        visible(actor, Capability.VIEW_SCHEDULE, Provider.objects.filter(is_active=True))
+        .select_related("user")
+        .order_by("user__full_name")
+    )
+
+
+def appointment_type_list(*, actor: User) -> QuerySet[AppointmentType]:
+    return AppointmentType.objects.filter(is_active=True).order_by("name")

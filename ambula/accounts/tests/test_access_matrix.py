@@ -5,7 +5,7 @@ declaration that the middleware does not enforce fails the matrix.
 """
 
 import io
-from datetime import date
+from datetime import date, time, timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -26,6 +26,15 @@ from ambula.patients.history import history_add
 from ambula.patients.medications import medication_add
 from ambula.patients.problems import problem_add
 from ambula.patients.services import patient_register
+from ambula.scheduling.availability import wall_clock
+from ambula.scheduling.booking import appointment_book
+from ambula.scheduling.tests.factories import (
+    make_block,
+    make_location,
+    make_provider,
+    make_room,
+    make_type,
+)
 from ambula.terminology.tests.factories import load_sample_codes
 
 ANONYMOUS = "anonymous"
@@ -150,6 +159,18 @@ def test_role_url_matrix(client, practice, sign_in, name, role):
         patient=patient,
         reason="Covering the clinic for a colleague",
     )
+    location = make_location("Sample Clinic")
+    make_room(location)
+    provider = make_provider()
+    make_block(provider, location)
+    appointment = appointment_book(
+        actor=UserFactory(username="clerk5", roles=[Role.FRONT_DESK]),
+        patient=patient,
+        provider=provider,
+        location=location,
+        appointment_type=make_type("Sample visit"),
+        starts_at=wall_clock(date.today() + timedelta(days=3), time(10)),
+    )
     user = None
     if role != ANONYMOUS:
         user = UserFactory(username="visitor", roles=[role])
@@ -169,6 +190,8 @@ def test_role_url_matrix(client, practice, sign_in, name, role):
             "contact_id": str(contact.pk),
             "problem_id": str(problem.pk),
             "grant_id": str(grant.pk),
+            "provider_id": str(provider.pk),
+            "appointment_id": str(appointment.pk),
         },
     )
     access = declared_access(dict(all_url_patterns())[name].callback)

@@ -1,0 +1,76 @@
+"""The schedule pages' forms: they shape input; the booking service decides."""
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from ambula.scheduling.models import AppointmentType, Location, Provider
+
+
+def _providers():
+    return (
+        Provider.objects.filter(is_active=True).select_related("user").order_by("user__full_name")
+    )
+
+
+def _locations():
+    return Location.objects.filter(is_active=True).order_by("name")
+
+
+class SlotSearchForm(forms.Form):
+    """What visit, and optionally with whom and where: the slot picker's question."""
+
+    appointment_type = forms.ModelChoiceField(
+        label=_("Appointment type"),
+        queryset=AppointmentType.objects.filter(is_active=True).order_by("name"),
+        empty_label=_("Choose a type…"),
+    )
+    provider = forms.ModelChoiceField(
+        label=_("Provider"), queryset=_providers(), required=False, empty_label=_("Any provider")
+    )
+    location = forms.ModelChoiceField(
+        label=_("Location"), queryset=_locations(), required=False, empty_label=_("Any location")
+    )
+
+    def __init__(self, *args, fixed_type: AppointmentType | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].queryset = _providers()
+        self.fields["location"].queryset = _locations()
+        if fixed_type is not None:
+            # Rescheduling keeps the visit's type.
+            self.fields["appointment_type"].required = False
+            self.fields["appointment_type"].widget = forms.HiddenInput()
+
+
+class SlotChoiceForm(forms.Form):
+    """The chosen slot: who, where and when."""
+
+    provider = forms.ModelChoiceField(queryset=Provider.objects.none(), widget=forms.HiddenInput)
+    location = forms.ModelChoiceField(queryset=Location.objects.none(), widget=forms.HiddenInput)
+    start = forms.DateTimeField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].queryset = _providers()
+        self.fields["location"].queryset = _locations()
+
+
+class BookingForm(SlotChoiceForm):
+    appointment_type = forms.ModelChoiceField(
+        queryset=AppointmentType.objects.filter(is_active=True), widget=forms.HiddenInput
+    )
+    note = forms.CharField(
+        label=_("Note (optional)"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("The reason for the visit, if the patient gave one."),
+    )
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason for cancelling"),
+        max_length=200,
+        error_messages={"required": _("Say why the appointment is cancelled.")},
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
