@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.timezone import now
@@ -159,11 +159,8 @@ def emergency_access_grants(*, actor: User, pending_only: bool = False) -> Query
 def events_under(grant: EmergencyAccess) -> QuerySet[AuditEvent]:
     """What the user did on the patient while the grant lasted."""
     return AuditEvent.objects.filter(
-        Q(actor_id=grant.user_id, patient_id=grant.patient_id),
+        actor_id=grant.user_id,
+        patient_id=grant.patient_id,
         occurred_at__gte=grant.created_at,
         occurred_at__lte=grant.expires_at,
     ).order_by("sequence")
-
-
-def pending_review_count() -> int:
-    return EmergencyAccess.objects.filter(reviewed_at__isnull=True).aggregate(n=Count("pk"))["n"]

@@ -123,12 +123,13 @@ class PatientMerged(Conflict):
         self.location = reverse("patients:chart", args=[survivor_id])
 
 
-def patient_get(*, actor, patient_id, for_emergency_access: bool = False) -> Patient:
+def patient_get(*, actor, patient_id, check_restriction: bool = True) -> Patient:
     """One patient the actor may open, or NotFound whether missing or not the actor's to see.
 
     A merged-away record raises PatientMerged (pointing to the survivor); a restricted record
     raises EmergencyAccessRequired unless the actor has a care relationship or a current grant
-    (`for_emergency_access` skips that check, for the page that asks for the reason).
+    (`check_restriction=False` skips that check: for the page that asks for the reason, and
+    for the merge, which shows no clinical data).
     """
     try:
         patient = visible(actor, Capability.VIEW_DEMOGRAPHICS, Patient.objects.all()).get(
@@ -138,7 +139,7 @@ def patient_get(*, actor, patient_id, for_emergency_access: bool = False) -> Pat
         raise NotFound from None
     if patient.merged_into_id:
         raise PatientMerged(patient.merged_into_id)
-    if not for_emergency_access:
+    if check_restriction:
         check_restricted_access(actor=actor, patient=patient)
     return patient
 

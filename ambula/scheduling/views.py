@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -237,6 +237,11 @@ def _picker(
     }
 
 
+def _when(moment) -> str:
+    """A visit's time for a message, in the practice's zone and the user's language."""
+    return formats.date_format(timezone.localtime(moment), "D j M, H:i")
+
+
 def _booking_patient(request: HttpRequest, source) -> object | None:
     patient_id = source.get("patient", "")
     if not patient_id:
@@ -244,7 +249,7 @@ def _booking_patient(request: HttpRequest, source) -> object | None:
     return patient_get(actor=request.user, patient_id=patient_id)
 
 
-def _confirm_form(request: HttpRequest, data, **initial) -> BookingForm | None:
+def _confirm_form(request: HttpRequest, data) -> BookingForm | None:
     if not data.get("start"):
         return None
     form = BookingForm(data)
@@ -283,7 +288,7 @@ def book(request: HttpRequest) -> HttpResponse:
                 % {
                     "patient": f"{patient.given_name} {patient.family_name}",
                     "provider": appointment.provider,
-                    "when": timezone.localtime(appointment.starts_at).strftime("%a %d %b, %H:%M"),
+                    "when": _when(appointment.starts_at),
                 },
             )
             return redirect(
@@ -342,7 +347,7 @@ def reschedule(request: HttpRequest, appointment_id) -> HttpResponse:
                 request,
                 _("Moved to %(when)s with %(provider)s.")
                 % {
-                    "when": timezone.localtime(moved.starts_at).strftime("%a %d %b, %H:%M"),
+                    "when": _when(moved.starts_at),
                     "provider": moved.provider,
                 },
             )

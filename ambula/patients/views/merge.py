@@ -47,7 +47,7 @@ def _record_counts(patient: Patient) -> dict[str, int]:
 @require_http_methods(["GET", "POST"])
 @recent_authentication_required
 def merge(request: HttpRequest, patient_id) -> HttpResponse:
-    duplicate = patient_get(actor=request.user, patient_id=patient_id, for_emergency_access=True)
+    duplicate = patient_get(actor=request.user, patient_id=patient_id, check_restriction=False)
     form = MergeForm(request.POST or request.GET or None)
     survivor = None
     if form.is_valid():
