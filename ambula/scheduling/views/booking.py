@@ -1,8 +1,7 @@
-"""The schedule pages: the day board, booking with the slot picker, a provider's week, print."""
+"""Booking with the slot picker, rescheduling and the slot picker alone (htmx)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from itertools import groupby
 from urllib.parse import urlencode
 
@@ -12,181 +11,20 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
-from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from ambula.accounts.policy import Capability, requires
 from ambula.audit.services import record
 from ambula.patients.selectors import patient_get
 from ambula.scheduling import booking
 from ambula.scheduling.booking import SlotTaken
-from ambula.scheduling.forms import BookingForm, CancelForm, SlotChoiceForm, SlotSearchForm
-from ambula.scheduling.models import Appointment, Location
-from ambula.scheduling.selectors import (
-    appointment_day_board,
-    appointment_day_list,
-    appointment_get,
-    appointment_provider_week,
-    location_list,
-    provider_get,
-)
+from ambula.scheduling.forms import BookingForm, SlotChoiceForm, SlotSearchForm
+from ambula.scheduling.selectors import appointment_get
 from ambula.scheduling.slots import next_available
+from ambula.scheduling.views.common import CATEGORY, board_url
 
-CATEGORY = "schedule"
 SLOT_LIMIT = 24
-
-
-# --- Shared parsing ----------------------------------------------------------------------------
-
-
-def _day(request: HttpRequest, name: str = "date") -> date:
-    return parse_date(request.GET.get(name, "") or "") or timezone.localdate()
-
-
-def _location(request: HttpRequest) -> Location | None:
-    locations = list(location_list(actor=request.user))
-    wanted = request.GET.get("location", "")
-    return next((loc for loc in locations if str(loc.pk) == wanted), None) or (
-        locations[0] if locations else None
-    )
-
-
-def _board_url(location: Location | None, day: date) -> str:
-    query = {"location": str(location.pk)} if location is not None else {}
-    query["date"] = day.isoformat()
-    return f"{reverse('scheduling:day_board')}?{urlencode(query)}"
-
-
-# --- The day board -----------------------------------------------------------------------------
-
-
-def _render_board(request: HttpRequest, location: Location | None, day: date, *, status=200):
-    """The board, whole page or (htmx) the board alone; one audited read either way."""
-    locations = list(location_list(actor=request.user))
-    board = None
-    if location is not None:
-        board = appointment_day_board(actor=request.user, location=location, day=day)
-        record(
-            actor=request.user,
-            action="scheduling.day_board_viewed",
-            category=CATEGORY,
-            target=location,
-            changes={"date": day.isoformat(), "appointments": board.appointment_count},
-        )
-    context = {
-        "title": _("Schedule"),
-        "board": board,
-        "location": location,
-        "locations": locations,
-        "day": day,
-        "today": timezone.localdate(),
-        "now": timezone.now(),
-        "previous_day": day - timedelta(days=1),
-        "next_day": day + timedelta(days=1),
-        "board_url": _board_url(location, day),
-    }
-    template = (
-        "scheduling/_board.html"
-        if request.htmx and not request.htmx.boosted
-        else "scheduling/day_board.html"
-    )
-    return render(request, template, context, status=status)
-
-
-@requires(Capability.VIEW_SCHEDULE)
-@require_GET
-def day_board(request: HttpRequest) -> HttpResponse:
-    return _render_board(request, _location(request), _day(request))
-
-
-@requires(Capability.VIEW_SCHEDULE)
-@require_GET
-def day_print(request: HttpRequest) -> HttpResponse:
-    location, day = _location(request), _day(request)
-    columns = []
-    if location is not None:
-        columns = appointment_day_list(actor=request.user, location=location, day=day)
-        record(
-            actor=request.user,
-            action="scheduling.day_schedule_printed",
-            category=CATEGORY,
-            target=location,
-            changes={"date": day.isoformat()},
-        )
-    return render(
-        request,
-        "scheduling/day_print.html",
-        {
-            "title": _("Day schedule"),
-            "location": location,
-            "day": day,
-            "columns": columns,
-            "board_url": _board_url(location, day),
-        },
-    )
-
-
-def _after_change(request: HttpRequest, appointment: Appointment) -> HttpResponse:
-    day = timezone.localtime(appointment.starts_at).date()
-    if request.htmx:
-        return _render_board(request, appointment.location, day)
-    return redirect(_board_url(appointment.location, day))
-
-
-def _step_view(step):
-    def view(request: HttpRequest, appointment_id) -> HttpResponse:
-        appointment = appointment_get(actor=request.user, appointment_id=appointment_id)
-        try:
-            step(actor=request.user, appointment=appointment)
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-        return _after_change(request, appointment)
-
-    view.__name__ = view.__qualname__ = f"{step.__name__}_view"
-    return requires(Capability.MANAGE_SCHEDULE)(require_POST(view))
-
-
-# Looked up at call time, so a change to the booking module is picked up.
-check_in = _step_view(lambda **kw: booking.appointment_check_in(**kw))
-room = _step_view(lambda **kw: booking.appointment_room(**kw))
-complete = _step_view(lambda **kw: booking.appointment_complete(**kw))
-no_show = _step_view(lambda **kw: booking.appointment_no_show(**kw))
-
-
-@requires(Capability.MANAGE_SCHEDULE)
-@require_http_methods(["GET", "POST"])
-def cancel(request: HttpRequest, appointment_id) -> HttpResponse:
-    appointment = appointment_get(actor=request.user, appointment_id=appointment_id)
-    form = CancelForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            booking.appointment_cancel(
-                actor=request.user, appointment=appointment, reason=form.cleaned_data["reason"]
-            )
-        except ValidationError as error:
-            form.add_error(None, error)
-        else:
-            messages.success(request, _("Appointment cancelled."))
-            return _after_change(request, appointment)
-    if request.method == "POST" and request.htmx:
-        # A refused cancel from the board: the reason was missing or the status moved on.
-        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
-        return _after_change(request, appointment)
-    status = 400 if request.method == "POST" else 200
-    return render(
-        request,
-        "scheduling/cancel.html",
-        {
-            "title": _("Cancel appointment"),
-            "appointment": appointment,
-            "form": form,
-            "board_url": _board_url(
-                appointment.location, timezone.localtime(appointment.starts_at).date()
-            ),
-        },
-        status=status,
-    )
 
 
 # --- Booking and the slot picker ---------------------------------------------------------------
@@ -292,7 +130,7 @@ def book(request: HttpRequest) -> HttpResponse:
                 },
             )
             return redirect(
-                _board_url(appointment.location, timezone.localtime(appointment.starts_at).date())
+                board_url(appointment.location, timezone.localtime(appointment.starts_at).date())
             )
     record(
         actor=request.user,
@@ -351,7 +189,7 @@ def reschedule(request: HttpRequest, appointment_id) -> HttpResponse:
                     "provider": moved.provider,
                 },
             )
-            return redirect(_board_url(moved.location, timezone.localtime(moved.starts_at).date()))
+            return redirect(board_url(moved.location, timezone.localtime(moved.starts_at).date()))
     record(
         actor=request.user,
         action="scheduling.booking_opened",
@@ -410,37 +248,3 @@ def slots(request: HttpRequest) -> HttpResponse:
         request, search, pick_url=pick_url, base=base, appointment_type=appointment_type
     )
     return render(request, "scheduling/_slot_picker.html", context)
-
-
-# --- A provider's week -------------------------------------------------------------------------
-
-
-@requires(Capability.VIEW_SCHEDULE)
-@require_GET
-def provider_week(request: HttpRequest, provider_id) -> HttpResponse:
-    provider = provider_get(actor=request.user, provider_id=provider_id)
-    day = _day(request, "week")
-    monday = day - timedelta(days=day.weekday())
-    week = appointment_provider_week(actor=request.user, provider=provider, monday=monday)
-    record(
-        actor=request.user,
-        action="scheduling.provider_week_viewed",
-        category=CATEGORY,
-        target=provider,
-        changes={"week": monday.isoformat()},
-    )
-    return render(
-        request,
-        "scheduling/provider_week.html",
-        {
-            "title": str(provider),
-            "provider": provider,
-            "week": week,
-            "monday": monday,
-            "sunday": monday + timedelta(days=6),
-            "previous_week": monday - timedelta(days=7),
-            "next_week": monday + timedelta(days=7),
-            "this_week": timezone.localdate() - timedelta(days=timezone.localdate().weekday()),
-            "today": timezone.localdate(),
-        },
-    )
