@@ -182,6 +182,12 @@ ACTIONS: dict[str, Action] = {
     "scheduling.booking_opened": Action(
         "read", "Someone opened the booking or rescheduling page for a patient."
     ),
+    "scheduling.downtime_kit_exported": Action(
+        "export", "An encrypted downtime kit (the coming days' schedule and summaries) was made."
+    ),
+    "scheduling.downtime_kit_patient_included": Action(
+        "read", "A patient's summary went into a downtime kit (one event per patient)."
+    ),
     # Code sets (public reference data, no PHI)
     "terminology.code_set_loaded": Action(
         "configuration", "A code set release (ICD-10-CM) replaced the loaded one."
@@ -191,16 +197,42 @@ ACTIONS: dict[str, Action] = {
     "scheduling.waitlist_claimed": Action(
         "update", "A freed slot was booked for a waitlisted patient."
     ),
+    "scheduling.waitlist_viewed": Action(
+        "read", "Someone saw waitlist entries (the queue or a freed slot's matches), per patient."
+    ),
+    "scheduling.waitlist_form_opened": Action(
+        "read", "Someone opened the form putting a patient on the waitlist."
+    ),
     # Scheduling set-up
     "scheduling.provider_created": Action("create", "A staff user was made a bookable provider."),
-    "scheduling.provider_updated": Action("update", "A provider was taken off or put back on."),
+    "scheduling.location_created": Action("create", "A location was added."),
+    "scheduling.location_updated": Action(
+        "update", "A location's name, address, phone or status was changed."
+    ),
+    "scheduling.location_hours_set": Action("update", "A location's opening hours were set."),
+    "scheduling.provider_updated": Action(
+        "update", "A provider's profile was changed, or they were taken off or put back on."
+    ),
     "scheduling.resource_created": Action("create", "A room or piece of equipment was added."),
+    "scheduling.resource_updated": Action(
+        "update", "A room or piece of equipment was renamed, taken out of use or put back."
+    ),
     "scheduling.appointment_type_created": Action("create", "An appointment type was added."),
+    "scheduling.appointment_type_updated": Action(
+        "update", "An appointment type was changed, retired or brought back."
+    ),
     "scheduling.block_created": Action("create", "A weekly schedule block was added."),
     "scheduling.block_updated": Action("update", "A weekly schedule block was changed."),
     "scheduling.block_deleted": Action("delete", "A weekly schedule block was removed."),
     "scheduling.exception_created": Action(
         "create", "Time off, a holiday or a closure was blocked out."
+    ),
+    "scheduling.exception_deleted": Action(
+        "delete", "Upcoming time off, a holiday or a closure was removed."
+    ),
+    "scheduling.conflicts_viewed": Action(
+        "read",
+        "Someone was shown the booked appointments a schedule change would affect.",
     ),
     # Encryption keys
     "encryption.key_rotated": Action(

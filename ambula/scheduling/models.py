@@ -110,17 +110,23 @@ class Resource(BaseModel):
         return self.name
 
 
+# The longest a visit can hold its provider and rooms: the longest visit plus the longest
+# buffer. Searches for held times that overlap a window need look back no further.
+LONGEST_VISIT_MINUTES, LONGEST_BUFFER_MINUTES = 480, 120
+
+
 class AppointmentType(BaseModel):
     """What kind of visit: how long, which resources it needs, who may book it. No PHI."""
 
     name = models.CharField(_("name"), max_length=80, unique=True)
     duration_minutes = models.PositiveSmallIntegerField(
-        _("length (minutes)"), validators=[MinValueValidator(5), MaxValueValidator(480)]
+        _("length (minutes)"),
+        validators=[MinValueValidator(5), MaxValueValidator(LONGEST_VISIT_MINUTES)],
     )
     buffer_minutes = models.PositiveSmallIntegerField(
         _("buffer after (minutes)"),
         default=0,
-        validators=[MaxValueValidator(120)],
+        validators=[MaxValueValidator(LONGEST_BUFFER_MINUTES)],
         help_text=_("Kept free after the visit: cleaning, notes."),
     )
     colour = models.CharField(
@@ -143,6 +149,24 @@ class AppointmentType(BaseModel):
     class Meta:
         verbose_name = _("appointment type")
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                name="scheduling_appointment_type_name_unique",
+                violation_error_code="appointment_type_exists",
+                violation_error_message=_("An appointment type with this name already exists."),
+            ),
+            # The held-time searches rely on this bound (see LONGEST_VISIT_MINUTES).
+            models.CheckConstraint(
+                condition=models.Q(
+                    duration_minutes__gte=5,
+                    duration_minutes__lte=LONGEST_VISIT_MINUTES,
+                    buffer_minutes__lte=LONGEST_BUFFER_MINUTES,
+                ),
+                name="scheduling_appointment_type_length_in_range",
+                violation_error_message=_("A visit lasts 5 to 480 minutes, plus at most 120."),
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -199,6 +223,41 @@ class ScheduleBlock(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.get_weekday_display()} {self.starts_at}-{self.ends_at}"
+
+
+class LocationHours(BaseModel):
+    """When a location is open on one weekday; a day without a row is a closed day.
+
+    Informational (the front desk, and FHIR Location.hoursOfOperation later): booking follows
+    the providers' blocks, not these hours. Wall-clock times in the practice's time zone.
+    """
+
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="hours")
+    weekday = models.PositiveSmallIntegerField(_("day"), choices=ScheduleBlock.Weekday.choices)
+    opens = models.TimeField(_("opens"))
+    closes = models.TimeField(_("closes"))
+
+    class Meta:
+        verbose_name = _("opening hours")
+        verbose_name_plural = _("opening hours")
+        ordering = ["location", "weekday"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["location", "weekday"],
+                name="scheduling_location_hours_one_per_day",
+                violation_error_code="hours_day_listed",
+                violation_error_message=_("This day already has opening hours."),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(closes__gt=models.F("opens")),
+                name="scheduling_location_hours_in_order",
+                violation_error_code="hours_order",
+                violation_error_message=_("Closing time must be after opening time."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.location} {self.get_weekday_display()} {self.opens}-{self.closes}"
 
 
 class ScheduleException(BaseModel):

@@ -13,8 +13,11 @@ from ambula.scheduling.models import (
     AppointmentType,
     Location,
     Provider,
+    Resource,
     ScheduleBlock,
+    ScheduleException,
 )
+from ambula.scheduling.services import PROVIDER_ROLES
 
 
 def location_list(*, actor: User) -> QuerySet[Location]:
@@ -204,3 +207,136 @@ def provider_list(*, actor: User) -> QuerySet[Provider]:
 
 def appointment_type_list(*, actor: User) -> QuerySet[AppointmentType]:
     return AppointmentType.objects.filter(is_active=True).order_by("name")
+
+
+# --- The set-up pages' reads (no PHI, except the appointments a change would affect) ----------
+
+
+def _one(queryset: QuerySet, pk):
+    """One row, or NotFound for missing and malformed ids alike."""
+    try:
+        return queryset.get(pk=pk)
+    except (queryset.model.DoesNotExist, ValueError, ValidationError):
+        raise NotFound from None
+
+
+def setup_location_list(*, actor: User) -> QuerySet[Location]:
+    """Every location, open ones first, with its hours and rooms and equipment."""
+    return visible(
+        actor,
+        Capability.MANAGE_PRACTICE,
+        Location.objects.prefetch_related("hours", "resources").order_by("-is_active", "name"),
+    )
+
+
+def setup_location_get(*, actor: User, location_id) -> Location:
+    return _one(setup_location_list(actor=actor), location_id)
+
+
+def setup_provider_list(*, actor: User) -> QuerySet[Provider]:
+    """Every provider, active ones first, with their weekly blocks."""
+    return visible(
+        actor,
+        Capability.MANAGE_PRACTICE,
+        Provider.objects.select_related("user")
+        .prefetch_related("blocks")
+        .order_by("-is_active", "user__full_name"),
+    )
+
+
+def setup_provider_get(*, actor: User, provider_id) -> Provider:
+    return _one(setup_provider_list(actor=actor), provider_id)
+
+
+def setup_type_list(*, actor: User) -> QuerySet[AppointmentType]:
+    """Every appointment type, active ones first, with the equipment each needs."""
+    return visible(
+        actor,
+        Capability.MANAGE_PRACTICE,
+        AppointmentType.objects.prefetch_related("equipment").order_by("-is_active", "name"),
+    )
+
+
+def setup_type_get(*, actor: User, appointment_type_id) -> AppointmentType:
+    return _one(setup_type_list(actor=actor), appointment_type_id)
+
+
+def setup_resource_get(*, actor: User, resource_id) -> Resource:
+    return _one(
+        visible(actor, Capability.MANAGE_PRACTICE, Resource.objects.select_related("location")),
+        resource_id,
+    )
+
+
+def setup_block_get(*, actor: User, block_id) -> ScheduleBlock:
+    return _one(
+        visible(
+            actor,
+            Capability.MANAGE_PRACTICE,
+            ScheduleBlock.objects.select_related("provider__user", "location"),
+        ),
+        block_id,
+    )
+
+
+def provider_candidate_list(*, actor: User) -> QuerySet[User]:
+    """Active physicians and nurses who have no provider profile yet."""
+    return visible(
+        actor,
+        Capability.MANAGE_PRACTICE,
+        User.objects.filter(
+            is_active=True,
+            provider_profile__isnull=True,
+            role_assignments__role__in=PROVIDER_ROLES,
+        )
+        .distinct()
+        .order_by("full_name"),
+    )
+
+
+@dataclass
+class TemplateDay:
+    weekday: int
+    label: str
+    blocks: list[ScheduleBlock]
+
+
+def provider_template(*, actor: User, provider: Provider, today: date) -> list[TemplateDay]:
+    """The provider's weekly template, Monday to Sunday: the blocks valid today or later."""
+    blocks = (
+        visible(actor, Capability.MANAGE_PRACTICE, provider.blocks.all())
+        .filter(Q(valid_until__isnull=True) | Q(valid_until__gte=today))
+        .select_related("location")
+        .prefetch_related("appointment_types")
+        .order_by("weekday", "starts_at")
+    )
+    days = [TemplateDay(value, label, []) for value, label in ScheduleBlock.Weekday.choices]
+    for block in blocks:
+        days[block.weekday].blocks.append(block)
+    return days
+
+
+def upcoming_exception_list(*, actor: User, since: datetime) -> QuerySet[ScheduleException]:
+    """Time off, holidays and closures not yet over, soonest first."""
+    return visible(
+        actor,
+        Capability.MANAGE_SCHEDULE,
+        ScheduleException.objects.filter(ends_at__gt=since)
+        .select_related("provider__user", "location")
+        .order_by("starts_at"),
+    )
+
+
+def exception_get(*, actor: User, exception_id) -> ScheduleException:
+    return _one(
+        visible(actor, Capability.MANAGE_SCHEDULE, ScheduleException.objects.all()), exception_id
+    )
+
+
+def appointment_list_by_ids(*, actor: User, appointment_ids) -> list[Appointment]:
+    """The named appointments with their patients, soonest first (a change's warning list)."""
+    return list(
+        visible(actor, Capability.VIEW_SCHEDULE, _visits_all())
+        .filter(pk__in=appointment_ids)
+        .order_by("starts_at")
+    )

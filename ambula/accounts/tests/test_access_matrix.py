@@ -30,6 +30,7 @@ from ambula.scheduling.availability import wall_clock
 from ambula.scheduling.booking import appointment_book
 from ambula.scheduling.tests.factories import (
     make_block,
+    make_exception,
     make_location,
     make_provider,
     make_room,
@@ -160,9 +161,15 @@ def test_role_url_matrix(client, practice, sign_in, name, role):
         reason="Covering the clinic for a colleague",
     )
     location = make_location("Sample Clinic")
-    make_room(location)
+    room = make_room(location)
     provider = make_provider()
-    make_block(provider, location)
+    (block, *_) = make_block(provider, location)
+    upcoming_closure = make_exception(
+        "closure",
+        wall_clock(date.today() + timedelta(days=20), time(0)),
+        wall_clock(date.today() + timedelta(days=21), time(0)),
+        location=location,
+    )
     appointment = appointment_book(
         actor=UserFactory(username="clerk5", roles=[Role.FRONT_DESK]),
         patient=patient,
@@ -192,6 +199,11 @@ def test_role_url_matrix(client, practice, sign_in, name, role):
             "grant_id": str(grant.pk),
             "provider_id": str(provider.pk),
             "appointment_id": str(appointment.pk),
+            "location_id": str(location.pk),
+            "resource_id": str(room.pk),
+            "block_id": str(block.pk),
+            "appointment_type_id": str(appointment.appointment_type_id),
+            "exception_id": str(upcoming_closure.pk),
         },
     )
     access = declared_access(dict(all_url_patterns())[name].callback)

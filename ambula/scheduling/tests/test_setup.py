@@ -2,6 +2,7 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.utils.timezone import get_current_timezone, now
 
 from ambula.accounts.roles import Role
@@ -13,6 +14,7 @@ from ambula.scheduling.models import (
     Appointment,
     AppointmentType,
     Location,
+    LocationHours,
     Provider,
     Resource,
     ScheduleBlock,
@@ -22,12 +24,19 @@ from ambula.scheduling.models import (
 from ambula.scheduling.services import (
     TemplateChange,
     appointment_type_create,
+    appointment_type_update,
+    location_create,
+    location_hours_set,
+    location_update,
     provider_create,
     provider_set_active,
+    provider_update,
     resource_create,
+    resource_update,
     schedule_block_delete,
     schedule_block_save,
     schedule_exception_create,
+    schedule_exception_delete,
 )
 
 pytestmark = pytest.mark.django_db
@@ -99,8 +108,8 @@ def test_creating_a_provider_is_audited_and_only_once(manager, doctor, provider)
         )
 
 
-@pytest.mark.parametrize("role", [Role.NURSE, Role.BILLER, Role.PRIVACY_OFFICER])
-def test_only_schedulers_set_up(location, doctor, role):
+@pytest.mark.parametrize("role", [Role.FRONT_DESK, Role.NURSE, Role.BILLER, Role.PRIVACY_OFFICER])
+def test_only_the_administrator_sets_up(location, doctor, role):
     someone = UserFactory(username="someone", roles=[role])
     with pytest.raises(AccessDenied):
         resource_create(actor=someone, location=location, name="Room 1", kind="room")
@@ -235,3 +244,334 @@ def test_a_deactivated_provider_keeps_their_bookings(manager, provider, booked):
     provider.refresh_from_db()
     assert not provider.is_active
     assert provider.appointments.count() == 1
+
+
+# --- Set-up edits: locations, hours, providers, resources, types ---------------------------------
+
+
+def _event(action: str) -> AuditEvent:
+    return AuditEvent.objects.filter(action=action).latest("sequence")
+
+
+def test_a_location_is_created_by_an_administrator_and_audited(manager):
+    location = location_create(
+        actor=manager,
+        name="North",
+        address_line="2 North Rd",
+        city="Springfield",
+        state="il",
+        postal_code="62702",
+    )
+    assert _event("scheduling.location_created").target_id == str(location.pk)
+    desk = UserFactory(username="desk2", roles=[Role.FRONT_DESK])
+    with pytest.raises(AccessDenied):
+        location_create(
+            actor=desk,
+            name="South",
+            address_line="3 South Rd",
+            city="Springfield",
+            state="IL",
+            postal_code="62703",
+        )
+
+
+def test_updating_a_location_records_what_changed(manager, location):
+    location_update(
+        actor=manager,
+        location=location,
+        name="Main Street",
+        address_line="1 Main St",
+        city="Springfield",
+        state="il",
+        postal_code="62701",
+        phone="217-555-0100",
+        is_active=False,
+    )
+    location.refresh_from_db()
+    assert (location.name, location.phone, location.is_active) == (
+        "Main Street",
+        "217-555-0100",
+        False,
+    )
+    assert _event("scheduling.location_updated").changed_fields == ["is_active", "name", "phone"]
+
+
+def test_a_location_cannot_take_another_ones_name(manager, location):
+    other = location_create(
+        actor=manager,
+        name="North",
+        address_line="2 North Rd",
+        city="Springfield",
+        state="IL",
+        postal_code="62702",
+    )
+    with pytest.raises(ValidationError):
+        location_update(
+            actor=manager,
+            location=other,
+            name="MAIN",
+            address_line="2 North Rd",
+            city="Springfield",
+            state="IL",
+            postal_code="62702",
+        )
+    other.refresh_from_db()
+    assert other.name == "North"
+
+
+def test_opening_hours_replace_the_week(manager, location):
+    location_hours_set(actor=manager, location=location, hours=[(0, time(8), time(17))])
+    location_hours_set(
+        actor=manager, location=location, hours=[(1, time(9), time(13)), (2, time(9), time(18))]
+    )
+    assert list(location.hours.values_list("weekday", "opens")) == [(1, time(9)), (2, time(9))]
+    changes = _event("scheduling.location_hours_set").changed_fields
+    assert changes == ["hours"]
+
+
+@pytest.mark.parametrize(
+    "hours",
+    [
+        [(0, time(17), time(8))],
+        [(0, time(8), time(8))],
+        [(0, time(8), time(12)), (0, time(13), time(17))],
+        [(7, time(8), time(12))],
+    ],
+)
+def test_bad_opening_hours_change_nothing(manager, location, hours):
+    location_hours_set(actor=manager, location=location, hours=[(4, time(8), time(12))])
+    with pytest.raises(ValidationError):
+        location_hours_set(actor=manager, location=location, hours=hours)
+    assert list(LocationHours.objects.values_list("weekday", flat=True)) == [4]
+
+
+def test_only_the_administrator_sets_hours(location):
+    desk = UserFactory(username="desk3", roles=[Role.FRONT_DESK])
+    with pytest.raises(AccessDenied):
+        location_hours_set(actor=desk, location=location, hours=[])
+
+
+def test_a_provider_profile_is_updated_and_audited(manager, provider):
+    provider_update(
+        actor=manager,
+        provider=provider,
+        credentials="DO",
+        specialty="Pediatrics",
+        npi=VALID_NPI,
+        taxonomy_code="208000000x",
+    )
+    provider.refresh_from_db()
+    assert (provider.credentials, provider.taxonomy_code) == ("DO", "208000000X")
+    assert _event("scheduling.provider_updated").changed_fields == [
+        "credentials",
+        "specialty",
+        "taxonomy_code",
+    ]
+
+
+def test_a_provider_cannot_take_another_ones_npi(manager, provider):
+    other = provider_create(
+        actor=manager,
+        user=UserFactory(username="drjones", roles=[Role.NURSE]),
+        credentials="NP",
+        specialty="Family medicine",
+        npi="1245319599",
+        taxonomy_code="363LF0000X",
+    )
+    with pytest.raises(ValidationError) as caught:
+        provider_update(
+            actor=manager,
+            provider=other,
+            credentials="NP",
+            specialty="Family medicine",
+            npi=VALID_NPI,
+            taxonomy_code="363LF0000X",
+        )
+    assert "npi" in caught.value.message_dict
+    other.refresh_from_db()
+    assert other.npi == "1245319599"
+
+
+def test_only_clinicians_become_providers(manager):
+    biller = UserFactory(username="biller1", roles=[Role.BILLER])
+    with pytest.raises(ValidationError) as caught:
+        provider_create(
+            actor=manager,
+            user=biller,
+            credentials="MD",
+            specialty="x",
+            npi=VALID_NPI,
+            taxonomy_code="207Q00000X",
+        )
+    assert "user" in caught.value.message_dict
+    assert not Provider.objects.exists()
+
+
+def test_the_front_desk_cannot_change_providers(provider):
+    desk = UserFactory(username="desk4", roles=[Role.FRONT_DESK])
+    with pytest.raises(AccessDenied):
+        provider_set_active(actor=desk, provider=provider, active=False)
+    with pytest.raises(AccessDenied):
+        provider_update(
+            actor=desk,
+            provider=provider,
+            credentials="MD",
+            specialty="x",
+            npi=VALID_NPI,
+            taxonomy_code="207Q00000X",
+        )
+
+
+def test_a_resource_is_renamed_and_taken_out_of_use(manager, location):
+    room = resource_create(actor=manager, location=location, name="Room 1", kind="room")
+    resource_update(actor=manager, resource=room, name="Exam 1", is_active=False)
+    room.refresh_from_db()
+    assert (room.name, room.is_active) == ("Exam 1", False)
+    assert _event("scheduling.resource_updated").changed_fields == ["is_active", "name"]
+
+
+def test_equipment_an_active_type_needs_stays_in_use(manager, location):
+    ecg = resource_create(actor=manager, location=location, name="ECG", kind="equipment")
+    appointment_type_create(actor=manager, name="ECG check", duration_minutes=20, equipment=[ecg])
+    with pytest.raises(ValidationError) as caught:
+        resource_update(actor=manager, resource=ecg, name="ECG", is_active=False)
+    assert "ECG check" in str(caught.value)
+    ecg.refresh_from_db()
+    assert ecg.is_active
+
+
+def test_an_appointment_type_is_changed_and_retired(manager, location):
+    ecg = resource_create(actor=manager, location=location, name="ECG", kind="equipment")
+    visit = appointment_type_create(actor=manager, name="Visit", duration_minutes=20)
+    appointment_type_update(
+        actor=manager,
+        appointment_type=visit,
+        name="Visit",
+        duration_minutes=30,
+        buffer_minutes=5,
+        colour="#12B76A",
+        needs_room=True,
+        equipment=[ecg],
+        patient_bookable=True,
+        is_active=False,
+    )
+    visit.refresh_from_db()
+    assert (visit.duration_minutes, visit.colour, visit.is_active) == (30, "#12b76a", False)
+    assert list(visit.equipment.all()) == [ecg]
+    assert set(_event("scheduling.appointment_type_updated").changed_fields) == {
+        "buffer_minutes",
+        "colour",
+        "duration_minutes",
+        "equipment",
+        "is_active",
+        "patient_bookable",
+    }
+
+
+def test_appointment_type_names_are_unique_whatever_the_case(manager):
+    appointment_type_create(actor=manager, name="Follow-up", duration_minutes=20)
+    with pytest.raises(ValidationError):
+        appointment_type_create(actor=manager, name="FOLLOW-UP", duration_minutes=20)
+    assert AppointmentType.objects.count() == 1
+
+
+def test_a_type_update_is_refused_whole_when_bad(manager, location):
+    room = resource_create(actor=manager, location=location, name="Room 1", kind="room")
+    visit = appointment_type_create(actor=manager, name="Visit", duration_minutes=20)
+    details = {
+        "name": "Visit",
+        "buffer_minutes": 0,
+        "colour": "#2e90fa",
+        "needs_room": True,
+        "patient_bookable": False,
+        "is_active": True,
+    }
+    with pytest.raises(ValidationError):
+        appointment_type_update(
+            actor=manager, appointment_type=visit, duration_minutes=600, equipment=[], **details
+        )
+    with pytest.raises(ValidationError):
+        appointment_type_update(
+            actor=manager, appointment_type=visit, duration_minutes=30, equipment=[room], **details
+        )
+    visit.refresh_from_db()
+    assert visit.duration_minutes == 20
+
+
+# --- Blocks never overlap; the front desk handles exceptions ------------------------------------
+
+
+def _block(provider, location, weekday=2, starts=time(9), ends=time(12), **dates):
+    return ScheduleBlock(
+        provider=provider,
+        location=location,
+        weekday=weekday,
+        starts_at=starts,
+        ends_at=ends,
+        valid_from=dates.get("valid_from", now().date()),
+        valid_until=dates.get("valid_until"),
+    )
+
+
+def test_a_providers_blocks_never_overlap(manager, provider, location):
+    schedule_block_save(actor=manager, block=_block(provider, location))
+    with pytest.raises(ValidationError) as caught:
+        schedule_block_save(
+            actor=manager, block=_block(provider, location, starts=time(11), ends=time(14))
+        )
+    assert caught.value.code == "block_overlap"
+    # Back to back, another day, or after the first one ends: all fine.
+    schedule_block_save(
+        actor=manager, block=_block(provider, location, starts=time(12), ends=time(15))
+    )
+    schedule_block_save(actor=manager, block=_block(provider, location, weekday=3))
+    block = ScheduleBlock.objects.get(weekday=3)
+    block.valid_until = now().date() + timedelta(days=30)
+    schedule_block_save(actor=manager, block=block)
+    schedule_block_save(
+        actor=manager,
+        block=_block(provider, location, weekday=3, valid_from=now().date() + timedelta(days=31)),
+    )
+    assert ScheduleBlock.objects.count() == 4
+
+
+def test_the_front_desk_blocks_out_time_but_does_not_set_up(provider, location):
+    desk = UserFactory(username="desk5", roles=[Role.FRONT_DESK])
+    start = now() + timedelta(days=3)
+    day_off = schedule_exception_create(
+        actor=desk,
+        exception=ScheduleException(
+            kind="time_off", provider=provider, starts_at=start, ends_at=start + timedelta(hours=4)
+        ),
+    )
+    with pytest.raises(AccessDenied):
+        schedule_block_save(actor=desk, block=_block(provider, location))
+    schedule_exception_delete(actor=desk, exception=day_off)
+    assert not ScheduleException.objects.exists()
+    event = _event("scheduling.exception_deleted")
+    assert event.target_id == str(day_off.pk) and event.actor_username == "desk5"
+
+
+def test_past_exceptions_stay_on_record(manager):
+    past = ScheduleException.objects.create(
+        kind="holiday", starts_at=now() - timedelta(days=2), ends_at=now() - timedelta(days=1)
+    )
+    with pytest.raises(ValidationError):
+        schedule_exception_delete(actor=manager, exception=past)
+    assert ScheduleException.objects.filter(pk=past.pk).exists()
+
+
+def test_clinicians_cannot_remove_exceptions(provider):
+    holiday = ScheduleException.objects.create(
+        kind="holiday", starts_at=now() + timedelta(days=2), ends_at=now() + timedelta(days=3)
+    )
+    nurse = UserFactory(username="nurse9", roles=[Role.NURSE])
+    with pytest.raises(AccessDenied):
+        schedule_exception_delete(actor=nurse, exception=holiday)
+
+
+@pytest.mark.parametrize("length", [{"duration_minutes": 481}, {"buffer_minutes": 121}])
+def test_the_database_refuses_a_visit_longer_than_held_time_searches_look_back(length):
+    fields = {"name": "Marathon", "duration_minutes": 30, "colour": "#2e90fa", **length}
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AppointmentType.objects.create(**fields)
