@@ -74,3 +74,36 @@ class CancelForm(forms.Form):
         error_messages={"required": _("Say why the appointment is cancelled.")},
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
+
+
+class OverbookForm(forms.Form):
+    """A visit on top of the provider's others: any time inside their hours, with a reason."""
+
+    appointment_type = forms.ModelChoiceField(
+        label=_("Appointment type"),
+        queryset=AppointmentType.objects.filter(is_active=True).order_by("name"),
+        empty_label=_("Choose a type…"),
+    )
+    date = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))
+    time = forms.TimeField(label=_("Time"), widget=forms.TimeInput(attrs={"type": "time"}))
+    provider = forms.ModelChoiceField(
+        label=_("Provider"), queryset=_providers(), empty_label=_("Choose a provider…")
+    )
+    location = forms.ModelChoiceField(
+        label=_("Location"), queryset=_locations(), empty_label=_("Choose a location…")
+    )
+    overbook_reason = forms.CharField(
+        label=_("Reason for overbooking"),
+        max_length=200,
+        error_messages={"required": _("Say why this appointment is overbooked.")},
+        help_text=_("Shown on the board, e.g. “Urgent: chest pain, Dr. Kim agreed”."),
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["appointment_type"].queryset = AppointmentType.objects.filter(
+            is_active=True
+        ).order_by("name")
+        self.fields["provider"].queryset = _providers()
+        self.fields["location"].queryset = _locations()

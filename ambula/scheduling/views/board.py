@@ -29,6 +29,7 @@ from ambula.scheduling.views.common import (
     requested_day,
     requested_location,
 )
+from ambula.scheduling.views.waitlist import offer_notice
 
 # --- The day board -----------------------------------------------------------------------------
 
@@ -140,6 +141,7 @@ def cancel(request: HttpRequest, appointment_id) -> HttpResponse:
             form.add_error(None, error)
         else:
             messages.success(request, _("Appointment cancelled."))
+            offer_notice(request, appointment)  # who on the waitlist wants the freed time
             return _after_change(request, appointment)
     if request.method == "POST" and request.htmx:
         # A refused cancel from the board: the reason was missing or the status moved on.

@@ -14,12 +14,13 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from ambula.accounts.policy import Capability, requires
+from ambula.accounts.policy import Capability, require, requires
 from ambula.audit.services import record
 from ambula.patients.selectors import patient_get
 from ambula.scheduling import booking
+from ambula.scheduling.availability import wall_clock
 from ambula.scheduling.booking import SlotTaken
-from ambula.scheduling.forms import BookingForm, SlotChoiceForm, SlotSearchForm
+from ambula.scheduling.forms import BookingForm, OverbookForm, SlotChoiceForm, SlotSearchForm
 from ambula.scheduling.selectors import appointment_get
 from ambula.scheduling.slots import next_available
 from ambula.scheduling.views.common import CATEGORY, board_url
@@ -103,7 +104,17 @@ def book(request: HttpRequest) -> HttpResponse:
         messages.info(request, _("Open the patient's chart and choose “Book an appointment”."))
         return redirect("patients:search")
     message, status, confirm = "", 200, _confirm_form(request, data)
-    if request.method == "POST" and confirm is not None and confirm.is_valid():
+    overbook = OverbookForm(
+        request.POST if _is_overbook(request) else None,
+        initial={"appointment_type": data.get("appointment_type")},
+        prefix="overbook",  # its fields must not share ids with the slot search's
+    )
+    if _is_overbook(request):
+        booked = _overbook(request, patient, overbook)
+        if booked is not None:
+            return booked
+        status = 400
+    elif request.method == "POST" and confirm is not None and confirm.is_valid():
         chosen = confirm.cleaned_data
         try:
             appointment = booking.appointment_book(
@@ -146,6 +157,7 @@ def book(request: HttpRequest) -> HttpResponse:
         "confirm": confirm,
         "slots_url": reverse("scheduling:slots"),
         "hidden": {"patient": str(patient.pk)},
+        "overbook": overbook,
         **_picker(
             request,
             search,
@@ -155,6 +167,53 @@ def book(request: HttpRequest) -> HttpResponse:
         ),
     }
     return render(request, "scheduling/book.html", context, status=status)
+
+
+# --- Overbooking: a visit on top of the provider's others, from the booking page ---------------
+
+
+def _is_overbook(request: HttpRequest) -> bool:
+    return request.method == "POST" and "overbook" in request.POST
+
+
+def _overbook(request: HttpRequest, patient, form: OverbookForm) -> HttpResponse | None:
+    """Book with the reason and go to the board; None leaves the form's errors to show."""
+    # The form is shown only to those who may overbook; a forged POST is refused outright.
+    require(request.user, Capability.OVERBOOK)
+    if not form.is_valid():
+        return None
+    chosen = form.cleaned_data
+    try:
+        appointment = booking.appointment_book(
+            actor=request.user,
+            patient=patient,
+            provider=chosen["provider"],
+            location=chosen["location"],
+            appointment_type=chosen["appointment_type"],
+            starts_at=wall_clock(chosen["date"], chosen["time"]),
+            overbook_reason=chosen["overbook_reason"],
+        )
+    except SlotTaken as error:  # overbooking still needs a free room and the equipment
+        form.add_error(None, error.message)
+        return None
+    except ValidationError as error:
+        form.add_error(None, error)
+        return None
+    messages.success(
+        request,
+        _("Overbooked %(patient)s with %(provider)s on %(when)s.")
+        % {
+            "patient": f"{patient.given_name} {patient.family_name}",
+            "provider": appointment.provider,
+            "when": _when(appointment.starts_at),
+        },
+    )
+    return redirect(
+        board_url(appointment.location, timezone.localtime(appointment.starts_at).date())
+    )
+
+
+# --- Rescheduling and the slot picker alone ----------------------------------------------------
 
 
 @requires(Capability.MANAGE_SCHEDULE)
