@@ -244,6 +244,19 @@ def icd10(args: argparse.Namespace) -> None:
     call_or_exit("icd10", args.subcommand, *([args.file] if args.subcommand == "import" else []))
 
 
+def downtime_kit(args: argparse.Namespace) -> None:
+    """Write the encrypted downtime kit: the coming days' schedule and patient summaries."""
+    setup_django()
+    call_or_exit(
+        "downtime_kit",
+        args.file,
+        days=args.days,
+        location=args.location,
+        passphrase_file=args.passphrase_file,
+        force=args.force,
+    )
+
+
 def manage(args: argparse.Namespace) -> None:
     from django.core.management import execute_from_command_line
 
@@ -337,6 +350,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     icd10_import_parser.add_argument("file", help="the order file")
     icd10_parser.set_defaults(handler=icd10)
+
+    downtime_parser = commands.add_parser(
+        "downtime-kit",
+        help="write an encrypted HTML file of the coming days' schedule and patient summaries",
+    )
+    downtime_parser.add_argument("file", help="the HTML file to write")
+    downtime_parser.add_argument(
+        "--days", type=int, default=2, help="days to cover from today, 1 to 14 (default 2)"
+    )
+    downtime_parser.add_argument("--location", default="", help="one location by name")
+    downtime_parser.add_argument(
+        "--passphrase-file",
+        help="file holding the passphrase (or AMBULA_DOWNTIME_PASSPHRASE); else one is made",
+    )
+    downtime_parser.add_argument("--force", action="store_true", help="replace an existing file")
+    downtime_parser.set_defaults(handler=downtime_kit)
 
     manage_parser = commands.add_parser("manage", help="run a Django management command")
     manage_parser.add_argument("arguments", nargs=argparse.REMAINDER)
