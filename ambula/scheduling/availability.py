@@ -15,19 +15,22 @@ must lie inside one block.
 from __future__ import annotations
 
 import bisect
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import accumulate
 from zoneinfo import ZoneInfo
 
-from django.db.models import Q
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 from django.utils.timezone import now as timezone_now
 from django.utils.translation import gettext as _
 
+from ambula.core.rows import plain_rows
 from ambula.scheduling.models import (
     ACTIVE_STATUSES,
+    LONGEST_BUFFER_MINUTES,
+    LONGEST_VISIT_MINUTES,
     Appointment,
     AppointmentType,
     Location,
@@ -37,6 +40,10 @@ from ambula.scheduling.models import (
     ScheduleBlock,
     ScheduleException,
 )
+
+# Nothing held longer than this can start before a window and still overlap it: the bound
+# that keeps the held-time queries to a short index range instead of all of history.
+LONGEST_HOLD = timedelta(minutes=LONGEST_VISIT_MINUTES + LONGEST_BUFFER_MINUTES)
 
 # Problem codes that mean "someone else holds this time" (as opposed to "never bookable").
 TAKEN_CODES = frozenset({"provider_busy", "no_room", "equipment_busy"})
@@ -105,14 +112,81 @@ class Block:
         )
 
 
+def load_template_blocks(provider_ids: list, location_ids: list, *, since: date) -> dict:
+    """The template blocks in force on or after `since`, by (provider, weekday), by start."""
+    blocks, types_of = {}, defaultdict(set)
+    # One row per block and allowed type (one with None for a block that allows any).
+    for block_id, type_id, *block in plain_rows(
+        ScheduleBlock.objects.filter(
+            Q(valid_until__isnull=True) | Q(valid_until__gte=since),
+            provider_id__in=provider_ids,
+            location_id__in=location_ids,
+        ).order_by(),
+        "id",
+        "appointment_types__id",
+        "provider_id",
+        "weekday",
+        "location_id",
+        "starts_at",
+        "ends_at",
+        "valid_from",
+        "valid_until",
+    ):
+        blocks[block_id] = block
+        if type_id is not None:
+            types_of[block_id].add(type_id)
+    by_day = defaultdict(list)
+    for block_id, (provider_id, weekday, location_id, *rest) in blocks.items():
+        by_day[(provider_id, weekday)].append(
+            Block(location_id, *rest, type_ids=frozenset(types_of[block_id]))
+        )
+    return {
+        key: tuple(sorted(value, key=lambda block: block.starts_at))
+        for key, value in by_day.items()
+    }
+
+
+# Slot searches read the same templates many times a minute; they change a few times a month.
+# Each process keeps the last few it loaded, and reuses one while the stamp (how many blocks
+# there are, and the latest change to any) is unchanged: every change goes through
+# `services.schedule_block_save` or `schedule_block_delete`, which save or delete the block.
+_templates: OrderedDict = OrderedDict()
+TEMPLATES_KEPT = 32
+
+
+def template_blocks(provider_ids: list, location_ids: list, *, since: date) -> dict:
+    """`load_template_blocks`, from this process's cache while no block has changed.
+
+    Keeps the blocks in force from yesterday on (a superset of those from `since` on, as
+    searches never start in the past), so searches from any day share one entry.
+    """
+    since = min(since, timezone.localdate() - timedelta(days=1))
+    stamp = tuple(ScheduleBlock.objects.aggregate(Count("id"), Max("updated_at")).values())
+    key = (frozenset(provider_ids), frozenset(location_ids), since)
+    kept = _templates.get(key)
+    if kept is not None and kept[0] == stamp:
+        _templates.move_to_end(key)
+        return kept[1]
+    blocks = load_template_blocks(provider_ids, location_ids, since=since)
+    _templates[key] = (stamp, blocks)
+    while len(_templates) > TEMPLATES_KEPT:
+        _templates.popitem(last=False)
+    return blocks
+
+
 @dataclass
 class Calendar:
-    """What the rules need, for some providers and locations, over [window_start, window_end)."""
+    """What the rules need for some providers and locations.
+
+    Two parts, loaded separately so a slot search can load the first once and the second per
+    stretch of days: the rules (template blocks, exceptions, rooms, the type's equipment) and
+    the held times (appointments and resource bookings) of a window.
+    """
 
     zone: ZoneInfo
-    window_start: datetime
-    window_end: datetime
-    blocks: dict = field(default_factory=lambda: defaultdict(list))  # (provider, weekday)
+    provider_ids: list
+    location_ids: list
+    blocks: dict = field(default_factory=dict)  # (provider, weekday) -> (Block, ...)
     exceptions: list = field(default_factory=list)  # (kind, provider_id, location_id, start, end)
     provider_busy: dict = field(default_factory=dict)  # provider_id -> Intervals
     resource_busy: dict = field(default_factory=dict)  # resource_id -> Intervals
@@ -130,42 +204,46 @@ class Calendar:
         window_end: datetime,
         ignore_appointment: Appointment | None = None,
     ) -> Calendar:
-        """Load the window with a handful of queries, however many candidates follow."""
-        zone = practice_zone()
-        calendar = cls(zone=zone, window_start=window_start, window_end=window_end)
-        first_day = window_start.astimezone(zone).date() - timedelta(days=1)
-        last_day = window_end.astimezone(zone).date() + timedelta(days=1)
-
-        blocks = list(
-            ScheduleBlock.objects.filter(
-                Q(valid_until__isnull=True) | Q(valid_until__gte=first_day),
-                provider_id__in=provider_ids,
-                location_id__in=location_ids,
-                valid_from__lte=last_day,
-            ).values_list(
-                "id",
-                "provider_id",
-                "weekday",
-                "location_id",
-                "starts_at",
-                "ends_at",
-                "valid_from",
-                "valid_until",
-            )
+        """Load rules and held times for [window_start, window_end) with a handful of queries."""
+        calendar = cls.load_rules(
+            provider_ids=provider_ids,
+            location_ids=location_ids,
+            appointment_type=appointment_type,
+            window_start=window_start,
+            window_end=window_end,
         )
-        types_of = defaultdict(set)
-        through = ScheduleBlock.appointment_types.through
-        for block_id, type_id in through.objects.filter(
-            scheduleblock_id__in=[row[0] for row in blocks]
-        ).values_list("scheduleblock_id", "appointmenttype_id"):
-            types_of[block_id].add(type_id)
-        for block_id, provider_id, weekday, location_id, *rest in blocks:
-            calendar.blocks[(provider_id, weekday)].append(
-                Block(location_id, *rest, type_ids=frozenset(types_of[block_id]))
-            )
-        for key in calendar.blocks:
-            calendar.blocks[key].sort(key=lambda block: block.starts_at)
+        calendar.load_held(window_start, window_end, ignore_appointment=ignore_appointment)
+        return calendar
 
+    @classmethod
+    def load_rules(
+        cls,
+        *,
+        provider_ids: list,
+        location_ids: list,
+        appointment_type: AppointmentType,
+        window_start: datetime,
+        window_end: datetime,
+        for_search: bool = False,
+    ) -> Calendar:
+        """The template blocks, exceptions, rooms and equipment that apply in the window.
+
+        The booking service reads the blocks afresh inside its transaction. A slot search
+        (`for_search`) takes them from this process's cache, and keeps only the locations
+        where the providers have blocks: no slot can be elsewhere, so other locations' rooms
+        need not be loaded, nor their bookings read.
+        """
+        zone = practice_zone()
+        first_day = window_start.astimezone(zone).date() - timedelta(days=1)
+        blocks = (template_blocks if for_search else load_template_blocks)(
+            provider_ids, location_ids, since=first_day
+        )
+        if for_search:
+            offered = {block.location_id for day in blocks.values() for block in day}
+            location_ids = [pk for pk in location_ids if pk in offered]
+        calendar = cls(
+            zone=zone, provider_ids=provider_ids, location_ids=location_ids, blocks=blocks
+        )
         calendar.exceptions = list(
             ScheduleException.objects.filter(
                 Q(provider__isnull=True) | Q(provider_id__in=provider_ids),
@@ -175,44 +253,55 @@ class Calendar:
             ).values_list("kind", "provider_id", "location_id", "starts_at", "ends_at")
         )
 
-        held = defaultdict(list)
-        appointments = Appointment.objects.filter(
-            provider_id__in=provider_ids,
-            status__in=ACTIVE_STATUSES,
-            overbooked=False,
-            starts_at__lt=window_end,
-            blocked_until__gt=window_start,
-        )
-        if ignore_appointment is not None:
-            appointments = appointments.exclude(pk=ignore_appointment.pk)
-        for provider_id, start, end in appointments.values_list(
-            "provider_id", "starts_at", "blocked_until"
-        ):
-            held[provider_id].append((start, end))
-        calendar.provider_busy = {key: Intervals(value) for key, value in held.items()}
-
         calendar.equipment = list(appointment_type.equipment.all())
         for room in Resource.objects.filter(
             location_id__in=location_ids, kind=Resource.Kind.ROOM, is_active=True
         ).order_by("name", "id"):
             calendar.rooms[room.location_id].append(room)
-        resource_ids = [room.id for rooms in calendar.rooms.values() for room in rooms]
-        resource_ids += [resource.id for resource in calendar.equipment]
+        return calendar
+
+    def load_held(
+        self,
+        window_start: datetime,
+        window_end: datetime,
+        *,
+        ignore_appointment: Appointment | None = None,
+    ) -> None:
+        """Replace the held times with those overlapping [window_start, window_end)."""
+        appointments = Appointment.objects.filter(
+            provider_id__in=self.provider_ids,
+            status__in=ACTIVE_STATUSES,
+            overbooked=False,
+            starts_at__gt=window_start - LONGEST_HOLD,
+            starts_at__lt=window_end,
+            blocked_until__gt=window_start,
+        )
+        if ignore_appointment is not None:
+            appointments = appointments.exclude(pk=ignore_appointment.pk)
+        held = defaultdict(list)
+        for provider_id, start, end in plain_rows(
+            appointments.order_by(), "provider_id", "starts_at", "blocked_until"
+        ):
+            held[provider_id].append((start, end))
+        self.provider_busy = {key: Intervals(value) for key, value in held.items()}
+
+        resource_ids = [room.id for rooms in self.rooms.values() for room in rooms]
+        resource_ids += [resource.id for resource in self.equipment]
         bookings = ResourceBooking.objects.filter(
             resource_id__in=resource_ids,
             active=True,
+            starts_at__gt=window_start - LONGEST_HOLD,
             starts_at__lt=window_end,
             blocked_until__gt=window_start,
         )
         if ignore_appointment is not None:
             bookings = bookings.exclude(appointment_id=ignore_appointment.pk)
         busy = defaultdict(list)
-        for resource_id, start, end in bookings.values_list(
-            "resource_id", "starts_at", "blocked_until"
+        for resource_id, start, end in plain_rows(
+            bookings.order_by(), "resource_id", "starts_at", "blocked_until"
         ):
             busy[resource_id].append((start, end))
-        calendar.resource_busy = {key: Intervals(value) for key, value in busy.items()}
-        return calendar
+        self.resource_busy = {key: Intervals(value) for key, value in busy.items()}
 
     def is_busy(self, resource: Resource, start: datetime, end: datetime) -> bool:
         return self.resource_busy.get(resource.id, NOTHING).overlaps(start, end)

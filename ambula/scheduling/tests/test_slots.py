@@ -8,6 +8,7 @@ from ambula.accounts.roles import Role
 from ambula.accounts.tests.factories import UserFactory
 from ambula.patients.tests.factories import registered_patient
 from ambula.scheduling.booking import appointment_book
+from ambula.scheduling.services import schedule_block_delete, schedule_block_save
 from ambula.scheduling.slots import next_available
 from ambula.scheduling.tests.factories import (
     make_block,
@@ -141,8 +142,36 @@ def test_slot_search_costs_a_few_queries_per_week(
         provider = make_provider()
         make_block(provider, clinic, weekdays=range(5), starts_at=time(8), ends_at=time(17))
         make_location(f"Far {number}")
-    with django_assert_max_num_queries(6 * 9 + 3):
+    # Providers and locations, then the rules once (the template stamp, blocks, exceptions,
+    # equipment, rooms), then two for the held times of each stretch of working days: eight
+    # stretches (1, 2, 4, 7, 7, 7, 7 and 5 days) cover the 40 working days of 8 weeks.
+    with django_assert_max_num_queries(2 + 5 + 2 * 8):
+        slots = next_available(
+            appointment_type=visit, start=at(MONDAY, "00:00"), limit=1000, weeks=8
+        )
+    assert len(slots) == 1000
+    with django_assert_max_num_queries(2 + 4 + 2 * 8):  # the templates again, from the cache
         next_available(appointment_type=visit, start=at(MONDAY, "00:00"), limit=1000, weeks=8)
+
+
+def test_slot_search_sees_every_template_change_at_once(rivera, clinic, visit):
+    admin = UserFactory(roles=[Role.ADMIN])
+    (monday_block,) = rivera.blocks.all()
+    search = {"appointment_type": visit, "start": at(MONDAY, "00:00"), "limit": 100, "weeks": 1}
+    assert len(next_available(**search)) == 3  # 09:00, 09:15, 09:30
+
+    monday_block.ends_at = time(11)
+    schedule_block_save(actor=admin, block=monday_block, appointment_types=[])
+    assert len(next_available(**search)) == 7
+
+    schedule_block_save(
+        actor=admin, block=monday_block, appointment_types=[make_type("Physical", duration=60)]
+    )
+    assert next_available(**search) == []
+
+    schedule_block_delete(actor=admin, block=monday_block)
+    make_block(rivera, clinic, weekdays=[1], starts_at=time(9), ends_at=time(10))
+    assert {slot.starts_at.weekday() for slot in next_available(**search)} == {1}
 
 
 def test_slots_never_start_in_the_past(rivera, visit):
