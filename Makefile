@@ -27,7 +27,7 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff format .
 
 bench: $(VENV)/.installed-test
-	@for benchmark in bench/*.py; do $(BIN)/python $$benchmark || exit 1; done
+	@for benchmark in bench/[!_]*.py; do $(BIN)/python $$benchmark || exit 1; done
 
 $(VENV)/bin/python:
 	@if [ -z "$(PYTHON)" ]; then \

@@ -12,10 +12,8 @@ it at a real one) with --patients synthetic patients, then measures:
 """
 
 import argparse
-import http.client
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -23,6 +21,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _http import line, measure_http, signed_in_cookie  # beside this file
 
 from ambula.testing.processes import ambula_process, free_port, wait_for
 
@@ -33,18 +33,6 @@ FAMILY += "Quinn Rossi Schmidt Tanaka Usman Vargas Walsh Yilmaz Müller García 
 FAMILY += "Dubois Ivanova Santos Jensen Fischer Costa Mendes Lindqvist Farouk Brennan Ødegaard"
 SYLLABLES = ["", "son", "berg", "ez", "ini", "ova", "man", "ley", "ski", "ton", "ard", "elli"]
 PASSWORD = "bench-practice-password"  # noqa: S105  (a throw-away benchmark database)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-def line(label: str, latencies: list[float]) -> str:
-    return (
-        f"{label:<44} p50 {statistics.median(latencies):6.2f} ms   "
-        f"p95 {percentile(latencies, 0.95):6.2f} ms   p99 {percentile(latencies, 0.99):6.2f} ms"
-    )
 
 
 def setup(data_dir: Path) -> None:
@@ -182,38 +170,6 @@ def measure_search(clerk, queries: list[str]) -> None:
     print(line("name-prefix search, service (audited)", latencies))
 
 
-def signed_in_cookie(username: str) -> str:
-    """Sign in through the real sign-in view and return the session cookie header."""
-    from django.test import Client
-
-    client = Client(HTTP_HOST="127.0.0.1")
-    response = client.post("/accounts/login/", {"username": username, "password": PASSWORD})
-    if response.status_code != 302:
-        raise SystemExit(f"Sign-in for the benchmark failed ({response.status_code}).")
-    return "; ".join(f"{name}={morsel.value}" for name, morsel in client.cookies.items())
-
-
-def measure_http(port: int, label: str, paths: list[str], cookie: str, htmx: bool) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    headers = {"Cookie": cookie, "Host": "127.0.0.1"}
-    if htmx:
-        headers["HX-Request"] = "true"
-    for path in paths[:10]:  # warm up
-        connection.request("GET", path, headers=headers)
-        connection.getresponse().read()
-    latencies = []
-    for path in paths:
-        begun = time.perf_counter()
-        connection.request("GET", path, headers=headers)
-        response = connection.getresponse()
-        response.read()
-        latencies.append((time.perf_counter() - begun) * 1000)
-        if response.status != 200:
-            raise SystemExit(f"GET {path} answered {response.status}")
-    connection.close()
-    print(line(label, latencies))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=100_000)
@@ -258,8 +214,8 @@ def main() -> None:
         measure_registration(users[Role.FRONT_DESK], args.registrations)
         queries = search_queries(args.queries)
         measure_search(users[Role.FRONT_DESK], queries)
-        desk_cookie = signed_in_cookie(Role.FRONT_DESK.value)
-        doctor_cookie = signed_in_cookie(Role.PHYSICIAN.value)
+        desk_cookie = signed_in_cookie(Role.FRONT_DESK.value, PASSWORD)
+        doctor_cookie = signed_in_cookie(Role.PHYSICIAN.value, PASSWORD)
         connection.close()
 
         port = free_port()

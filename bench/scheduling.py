@@ -1,25 +1,34 @@
-"""Scheduling figures: next-available search over a busy year, and booking throughput with
-8 concurrent clerks on distinct and on contended slots, with a double-booking count.
+"""Scheduling figures: next-available search over a busy year, the day board with 300
+appointments over HTTP, and booking throughput with 8 concurrent clerks on distinct and on
+contended slots, with a double-booking count.
 
 Runs in a throw-away data directory (SQLite by default; set AMBULA_DATABASE_URL to a scratch
 PostgreSQL database to measure that instead — its tables are flushed and filled, so never
 point it at a real one).
 
-    python bench/scheduling.py [--searches 200] [--fill 0.6]
+    python bench/scheduling.py [--searches 200] [--fill 0.6] [--boards 200]
 """
 
 import argparse
 import os
 import random
 import statistics
+import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _http import measure_http, signed_in_cookie  # beside this file
+
+from ambula.testing.processes import ambula_process, free_port, wait_for
+
 PROVIDERS, LOCATIONS, WEEKS = 30, 3, 52
+PASSWORD = "bench-practice-password"  # noqa: S105  (a throw-away benchmark database)
 
 
 def setup(data_dir: Path) -> None:
@@ -36,6 +45,7 @@ def setup(data_dir: Path) -> None:
     # Throw-away users: their password hashing is not what this measures.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)  # as `ambula serve` expects
     if os.environ.get("AMBULA_DATABASE_URL"):
         call_command("flush", interactive=False, verbosity=0)  # a scratch database, emptied
 
@@ -55,6 +65,7 @@ def fill(fill_ratio: float):
         email="c@example.test",
         full_name="Clerk",
         roles=[Role.FRONT_DESK],
+        password=PASSWORD,
     )
     patients = [registered_patient(actor=clerk) for _ in range(50)]
     locations = [f.make_location(f"Site {number}") for number in range(LOCATIONS)]
@@ -117,6 +128,68 @@ def fill(fill_ratio: float):
     ResourceBooking.objects.bulk_create(bookings, batch_size=2000)
     assert Resource.objects.count() == LOCATIONS * (PROVIDERS // LOCATIONS + 2)
     return clerk, patients, visit, providers, len(appointments)
+
+
+def fill_busy_saturday(clerk, patients, providers) -> date:
+    """300 visits on one board: 20 providers at one site, 15-minute visits 08:00-11:45 on the
+    next Saturday (a day the year's fill leaves empty), in every status a morning shows."""
+    from ambula.scheduling.availability import practice_zone, wall_clock
+    from ambula.scheduling.models import Appointment
+    from ambula.scheduling.tests import factories as f
+
+    zone = practice_zone()
+    today = datetime.now(zone).date()
+    saturday = today + timedelta(days=(5 - today.weekday()) % 7 or 7)
+    quick = f.make_type("Quick check", duration=15, buffer=0)
+    location = providers[0][1]
+    rng = random.Random(11)  # noqa: S311  (synthetic data)
+    statuses = ["scheduled"] * 6 + ["arrived", "in_room", "completed", "no_show", "cancelled"]
+    appointments = []
+    for provider, _home in providers[:20]:
+        for slot in range(15):
+            start = wall_clock(saturday, clock(8, 0), zone) + timedelta(minutes=15 * slot)
+            status = rng.choice(statuses)
+            appointments.append(
+                Appointment(
+                    patient=rng.choice(patients),
+                    provider=provider,
+                    location=location,
+                    appointment_type=quick,
+                    starts_at=start,
+                    ends_at=start + timedelta(minutes=15),
+                    blocked_until=start + timedelta(minutes=15),
+                    booked_by=clerk,
+                    status=status,
+                    arrived_at=start if status in ("arrived", "in_room", "completed") else None,
+                    roomed_at=start if status in ("in_room", "completed") else None,
+                    completed_at=start if status == "completed" else None,
+                    no_show_at=start if status == "no_show" else None,
+                    cancelled_at=start if status == "cancelled" else None,
+                    cancel_reason="Patient called" if status == "cancelled" else "",
+                )
+            )
+    Appointment.objects.bulk_create(appointments)
+    return saturday
+
+
+def measure_board(data_dir: Path, location, saturday: date, count: int) -> None:
+    """The front desk's day board with 300 visits, whole page and live (htmx) refresh."""
+    from django.db import connection
+
+    cookie = signed_in_cookie("clerk", PASSWORD)
+    connection.close()
+    port = free_port()
+    database_url = os.environ.get("AMBULA_DATABASE_URL", "")
+    extra = {"AMBULA_TIME_ZONE": os.environ["AMBULA_TIME_ZONE"]}
+    if database_url:
+        extra["AMBULA_DATABASE_URL"] = database_url
+    path = f"/schedule/?location={location.pk}&date={saturday.isoformat()}"
+    with ambula_process(
+        data_dir, "serve", "--port", str(port), AMBULA_LOG_LEVEL="WARNING", **extra
+    ):
+        wait_for(f"http://127.0.0.1:{port}/healthz")
+        measure_http(port, "day board, 300 visits, whole page", [path] * count, cookie, False)
+        measure_http(port, "day board, 300 visits, live refresh", [path] * count, cookie, True)
 
 
 def percentiles(latencies: list[float]) -> str:
@@ -239,21 +312,27 @@ def main() -> None:
     parser.add_argument("--searches", type=int, default=200)
     parser.add_argument("--fill", type=float, default=0.6)
     parser.add_argument("--per-thread", type=int, default=25)
+    parser.add_argument("--boards", type=int, default=200)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="ambula-bench-scheduling-") as directory:
-        setup(Path(directory))
+        data_dir = Path(directory)
+        setup(data_dir)
         from django.db import connection
 
+        from ambula.core.services import practice_create
         from ambula.scheduling.slots import next_available
 
         started = time.perf_counter()
+        practice_create(actor=None, name="Benchmark Practice", mfa_required=False)
         clerk, patients, visit, providers, count = fill(args.fill)
         print(
             f"scheduling on {connection.vendor}: {count:,} appointments "
             f"({args.fill:.0%} of a year) filled in {time.perf_counter() - started:.0f} s"
         )
         search(visit, providers, args.searches)
+        saturday = fill_busy_saturday(clerk, patients, providers)
+        measure_board(data_dir, providers[0][1], saturday, args.boards)
 
         start = datetime.now(UTC) + timedelta(days=30)
         # Distinct: each thread books free slots of its own provider.

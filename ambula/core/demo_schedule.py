@@ -28,13 +28,8 @@ from ambula.scheduling.models import (
     ScheduleBlock,
     ScheduleException,
 )
-from ambula.scheduling.services import (
-    appointment_type_create,
-    provider_create,
-    resource_create,
-    schedule_block_save,
-    schedule_exception_create,
-)
+from ambula.scheduling.schedule_templates import schedule_block_save, schedule_exception_create
+from ambula.scheduling.services import appointment_type_create, provider_create, resource_create
 
 # (full name, username, credentials, specialty, NPI, NUCC taxonomy); NPIs pass the check digit.
 EXTRA_PROVIDERS = [

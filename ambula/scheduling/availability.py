@@ -149,7 +149,8 @@ def load_template_blocks(provider_ids: list, location_ids: list, *, since: date)
 # Slot searches read the same templates many times a minute; they change a few times a month.
 # Each process keeps the last few it loaded, and reuses one while the stamp (how many blocks
 # there are, and the latest change to any) is unchanged: every change goes through
-# `services.schedule_block_save` or `schedule_block_delete`, which save or delete the block.
+# `schedule_templates.schedule_block_save` or `schedule_block_delete`, which save or delete
+# the block.
 _templates: OrderedDict = OrderedDict()
 TEMPLATES_KEPT = 32
 

@@ -1,6 +1,14 @@
 from django.urls import path
 
-from ambula.scheduling.views import board, booking, setup, waitlist, week
+from ambula.scheduling.views import (
+    board,
+    booking,
+    provider_setup,
+    schedule_exceptions,
+    setup,
+    waitlist,
+    week,
+)
 
 app_name = "scheduling"
 
@@ -36,26 +44,32 @@ urlpatterns = [
         name="setup_resource_add",
     ),
     path("setup/resources/<uuid:resource_id>/", setup.resource_edit, name="setup_resource"),
-    path("setup/providers/new/", setup.provider_add, name="setup_provider_add"),
-    path("setup/providers/<uuid:provider_id>/", setup.provider_edit, name="setup_provider"),
+    path("setup/providers/new/", provider_setup.provider_add, name="setup_provider_add"),
+    path(
+        "setup/providers/<uuid:provider_id>/", provider_setup.provider_edit, name="setup_provider"
+    ),
     path(
         "setup/providers/<uuid:provider_id>/active/",
-        setup.provider_active,
+        provider_setup.provider_active,
         name="setup_provider_active",
     ),
     path(
         "setup/providers/<uuid:provider_id>/blocks/new/",
-        setup.block_add,
+        provider_setup.block_add,
         name="setup_block_add",
     ),
-    path("setup/blocks/<uuid:block_id>/", setup.block_edit, name="setup_block"),
-    path("setup/blocks/<uuid:block_id>/delete/", setup.block_delete, name="setup_block_delete"),
+    path("setup/blocks/<uuid:block_id>/", provider_setup.block_edit, name="setup_block"),
+    path(
+        "setup/blocks/<uuid:block_id>/delete/",
+        provider_setup.block_delete,
+        name="setup_block_delete",
+    ),
     path("setup/types/new/", setup.type_add, name="setup_type_add"),
     path("setup/types/<uuid:appointment_type_id>/", setup.type_edit, name="setup_type"),
-    path("setup/exceptions/", setup.exceptions, name="setup_exceptions"),
+    path("setup/exceptions/", schedule_exceptions.exceptions, name="setup_exceptions"),
     path(
         "setup/exceptions/<uuid:exception_id>/delete/",
-        setup.exception_delete,
+        schedule_exceptions.exception_delete,
         name="setup_exception_delete",
     ),
 ]

@@ -37,10 +37,10 @@ from ambula.patients.problems import problem_add
 from ambula.patients.tests.factories import registered_patient
 from ambula.scheduling.availability import practice_zone, wall_clock
 from ambula.scheduling.booking import appointment_book, appointment_cancel
-from ambula.scheduling.downtime import (
+from ambula.scheduling.downtime import downtime_kit_contents
+from ambula.scheduling.downtime_kit import (
     PASSPHRASE_VARIABLE,
     PBKDF2_ITERATIONS,
-    downtime_kit_contents,
     downtime_kit_export,
     passphrase_generate,
 )

@@ -14,7 +14,7 @@ from ambula.patients.coverage import coverage_add, payer_create
 from ambula.patients.tests.factories import registered_patient
 from ambula.scheduling.availability import practice_zone, wall_clock
 from ambula.scheduling.booking import appointment_book
-from ambula.scheduling.downtime import downtime_kit_export
+from ambula.scheduling.downtime_kit import downtime_kit_export
 from ambula.scheduling.tests.factories import (
     make_block,
     make_location,

@@ -21,8 +21,14 @@ from ambula.scheduling.models import (
     ScheduleException,
     npi_is_valid,
 )
-from ambula.scheduling.services import (
+from ambula.scheduling.schedule_templates import (
     TemplateChange,
+    schedule_block_delete,
+    schedule_block_save,
+    schedule_exception_create,
+    schedule_exception_delete,
+)
+from ambula.scheduling.services import (
     appointment_type_create,
     appointment_type_update,
     location_create,
@@ -33,10 +39,6 @@ from ambula.scheduling.services import (
     provider_update,
     resource_create,
     resource_update,
-    schedule_block_delete,
-    schedule_block_save,
-    schedule_exception_create,
-    schedule_exception_delete,
 )
 
 pytestmark = pytest.mark.django_db

@@ -32,7 +32,8 @@ from ambula.scheduling.tests.factories import (
     make_type,
     valid_npi,
 )
-from ambula.scheduling.views.setup import hours_summary, period_text
+from ambula.scheduling.views.schedule_exceptions import period_text
+from ambula.scheduling.views.setup import hours_summary
 
 pytestmark = pytest.mark.django_db
 DASH = "\N{EN DASH}"

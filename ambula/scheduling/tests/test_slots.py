@@ -8,7 +8,7 @@ from ambula.accounts.roles import Role
 from ambula.accounts.tests.factories import UserFactory
 from ambula.patients.tests.factories import registered_patient
 from ambula.scheduling.booking import appointment_book
-from ambula.scheduling.services import schedule_block_delete, schedule_block_save
+from ambula.scheduling.schedule_templates import schedule_block_delete, schedule_block_save
 from ambula.scheduling.slots import next_available
 from ambula.scheduling.tests.factories import (
     make_block,

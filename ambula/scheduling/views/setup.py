@@ -1,58 +1,40 @@
-"""Scheduling set-up: locations (hours, rooms, equipment), providers and their weekly
-templates, appointment types (the administrator), and time off and closures (the front desk).
+"""Scheduling set-up, the administrator's pages: the overview, locations with their opening
+hours, rooms and equipment, and appointment types.
 
-A change that would leave booked appointments outside the schedule is refused by its service;
-the page then lists those appointments and offers to go ahead. The confirmation names the
-appointments it covers, so a change that would affect others asks again.
+Providers and their weekly templates are in `provider_setup`; time off and closures in
+`schedule_exceptions`.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from datetime import time, timedelta
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ambula.accounts.policy import Capability, requires
-from ambula.audit.services import record
 from ambula.scheduling import services
-from ambula.scheduling.models import Location, Provider, ScheduleBlock
+from ambula.scheduling.models import Location, Provider
 from ambula.scheduling.selectors import (
-    appointment_list_by_ids,
-    exception_get,
-    provider_candidate_list,
-    provider_template,
-    setup_block_get,
     setup_location_get,
     setup_location_list,
-    setup_provider_get,
     setup_provider_list,
     setup_resource_get,
     setup_type_get,
     setup_type_list,
-    upcoming_exception_list,
 )
-from ambula.scheduling.services import TemplateChange
 from ambula.scheduling.setup_forms import (
     AppointmentTypeForm,
-    BlockForm,
-    ExceptionForm,
     HoursForm,
     LocationForm,
-    NewProviderForm,
-    ProviderForm,
     ResourceEditForm,
     ResourceForm,
 )
-from ambula.scheduling.views.common import CATEGORY
 
 DASH = "\N{EN DASH}"
 SHORT_DAYS = (
@@ -65,40 +47,7 @@ SHORT_DAYS = (
     _lazy("Sun"),
 )
 
-# --- Changes that may affect booked appointments -------------------------------------------------
-
-
-def _attempt(request: HttpRequest, change: Callable[[bool], object]) -> TemplateChange | None:
-    """Make the change; if its service refuses for booked appointments, go ahead only when the
-    user confirmed exactly those (or more). Returns the refusal still to be shown, if any."""
-    try:
-        change(False)
-    except TemplateChange as refusal:
-        listed = {str(pk) for pk in refusal.params["appointments"]}
-        confirmed = set(request.POST.get("confirmed", "").split(","))
-        if not listed or not listed <= confirmed:
-            return refusal
-        change(True)
-    return None
-
-
-def _affected(request: HttpRequest, refusal: TemplateChange, *, target) -> dict:
-    """The appointments a refused change would affect, for the warning: an audited read."""
-    appointments = appointment_list_by_ids(
-        actor=request.user, appointment_ids=refusal.params["appointments"]
-    )
-    record(
-        actor=request.user,
-        action="scheduling.conflicts_viewed",
-        category=CATEGORY,
-        target=target,
-        changes={"appointments": [str(appointment.pk) for appointment in appointments]},
-    )
-    return {"affected": appointments, "refusal": " ".join(refusal.messages)}
-
-
-def _today():
-    return timezone.localdate()
+# --- Summaries for the overview ------------------------------------------------------------------
 
 
 def _day_ranges(weekdays: list[int]) -> str:
@@ -126,25 +75,6 @@ def hours_summary(rows) -> list[str]:
     ]
 
 
-def period_text(starts_at, ends_at) -> str:
-    """When an exception runs, as staff say it: whole days, or from a time to a time."""
-    start, end = timezone.localtime(starts_at), timezone.localtime(ends_at)
-    midnight = time(0)
-    if start.time() == midnight and end.time() == midnight:
-        last_day = (end - timedelta(days=1)).date()
-        if last_day == start.date():
-            return formats.date_format(start, "D j M Y")
-        return _("%(first)s to %(last)s") % {
-            "first": formats.date_format(start, "D j M"),
-            "last": formats.date_format(last_day, "D j M Y"),
-        }
-    end_format = "H:i" if end.date() == start.date() else "D j M, H:i"
-    return _("%(first)s to %(last)s") % {
-        "first": formats.date_format(start, "D j M Y, H:i"),
-        "last": formats.date_format(end, end_format),
-    }
-
-
 def template_summary(provider: Provider, today) -> dict:
     """A provider's current weekly template in brief: days, hours a week, locations."""
     blocks = [
@@ -170,7 +100,7 @@ def template_summary(provider: Provider, today) -> dict:
 @requires(Capability.MANAGE_PRACTICE)
 @require_GET
 def overview(request: HttpRequest) -> HttpResponse:
-    today = _today()
+    today = timezone.localdate()
     locations = list(setup_location_list(actor=request.user))
     for location in locations:
         location.hours_summary = hours_summary(location.hours.all())
@@ -309,178 +239,6 @@ def resource_edit(request: HttpRequest, resource_id) -> HttpResponse:
     )
 
 
-# --- Providers -----------------------------------------------------------------------------------
-
-
-@requires(Capability.MANAGE_PRACTICE)
-@require_http_methods(["GET", "POST"])
-def provider_add(request: HttpRequest) -> HttpResponse:
-    candidates = provider_candidate_list(actor=request.user)
-    form = NewProviderForm(request.POST or None, candidates=candidates)
-    if form.is_valid():
-        try:
-            provider = services.provider_create(actor=request.user, **form.cleaned_data)
-        except ValidationError as error:
-            form.add_service_error(error)
-        else:
-            messages.success(
-                request,
-                _("%(provider)s can now be booked once you give them weekly hours below.")
-                % {"provider": provider},
-            )
-            return redirect("scheduling:setup_provider", provider_id=provider.pk)
-    return render(
-        request,
-        "scheduling/setup/provider_new.html",
-        {"title": _("Add a provider"), "form": form, "has_candidates": candidates.exists()},
-    )
-
-
-@requires(Capability.MANAGE_PRACTICE)
-@require_http_methods(["GET", "POST"])
-def provider_edit(request: HttpRequest, provider_id) -> HttpResponse:
-    provider = setup_provider_get(actor=request.user, provider_id=provider_id)
-    form = ProviderForm.for_provider(provider, request.POST or None)
-    if form.is_valid():
-        try:
-            services.provider_update(actor=request.user, provider=provider, **form.cleaned_data)
-        except ValidationError as error:
-            form.add_service_error(error)
-        else:
-            messages.success(request, _("Profile saved."))
-            return redirect("scheduling:setup_provider", provider_id=provider.pk)
-    return render(
-        request,
-        "scheduling/setup/provider.html",
-        {
-            "title": str(provider),
-            "provider": provider,
-            "form": form,
-            "template_days": provider_template(
-                actor=request.user, provider=provider, today=_today()
-            ),
-            "today_date": _today(),
-        },
-    )
-
-
-@requires(Capability.MANAGE_PRACTICE)
-@require_POST
-def provider_active(request: HttpRequest, provider_id) -> HttpResponse:
-    provider = setup_provider_get(actor=request.user, provider_id=provider_id)
-    wanted = request.POST.get("active")
-    if wanted not in ("0", "1"):
-        messages.error(request, _("Choose whether to take the provider off or put them back."))
-    else:
-        services.provider_set_active(actor=request.user, provider=provider, active=wanted == "1")
-        if wanted == "1":
-            messages.success(request, _("%(provider)s is bookable again.") % {"provider": provider})
-        else:
-            messages.success(
-                request,
-                _("%(provider)s is off the schedule; their booked visits stay.")
-                % {"provider": provider},
-            )
-    return redirect("scheduling:setup_provider", provider_id=provider.pk)
-
-
-# --- The weekly template -------------------------------------------------------------------------
-
-
-def _block_page(
-    request: HttpRequest, provider: Provider, form: BlockForm, *, block=None, warning=None
-) -> HttpResponse:
-    context = {
-        "title": _("Edit block") if block else _("Add a block"),
-        "provider": provider,
-        "schedule_block": block,
-        "form": form,
-    }
-    if warning is not None:
-        context.update(_affected(request, warning, target=provider))
-    return render(request, "scheduling/setup/block_form.html", context)
-
-
-def _save_block(request: HttpRequest, form: BlockForm, fresh_block: Callable[[], ScheduleBlock]):
-    """Save the block from the form; a refusal for booked appointments comes back to show."""
-
-    def change(allow_orphans: bool) -> None:
-        services.schedule_block_save(
-            actor=request.user,
-            block=form.apply_to(fresh_block()),
-            appointment_types=list(form.cleaned_data["appointment_types"]),
-            allow_orphans=allow_orphans,
-        )
-
-    return _attempt(request, change)
-
-
-@requires(Capability.MANAGE_PRACTICE)
-@require_http_methods(["GET", "POST"])
-def block_add(request: HttpRequest, provider_id) -> HttpResponse:
-    provider = setup_provider_get(actor=request.user, provider_id=provider_id)
-    form = BlockForm(request.POST or None, today=_today())
-    warning = None
-    if form.is_valid():
-        try:
-            warning = _save_block(request, form, lambda: ScheduleBlock(provider=provider))
-        except ValidationError as error:
-            form.add_service_error(error)
-        else:
-            if warning is None:
-                messages.success(request, _("Block added."))
-                return redirect("scheduling:setup_provider", provider_id=provider.pk)
-    return _block_page(request, provider, form, warning=warning)
-
-
-@requires(Capability.MANAGE_PRACTICE)
-@require_http_methods(["GET", "POST"])
-def block_edit(request: HttpRequest, block_id) -> HttpResponse:
-    block = setup_block_get(actor=request.user, block_id=block_id)
-    form = BlockForm(request.POST or None, block=block)
-    warning = None
-    if form.is_valid():
-        try:
-            warning = _save_block(
-                request, form, lambda: setup_block_get(actor=request.user, block_id=block_id)
-            )
-        except ValidationError as error:
-            form.add_service_error(error)
-        else:
-            if warning is None:
-                messages.success(request, _("Block saved."))
-                return redirect("scheduling:setup_provider", provider_id=block.provider_id)
-    return _block_page(request, block.provider, form, block=block, warning=warning)
-
-
-@requires(Capability.MANAGE_PRACTICE)
-@require_POST
-def block_delete(request: HttpRequest, block_id) -> HttpResponse:
-    block = setup_block_get(actor=request.user, block_id=block_id)
-
-    def change(allow_orphans: bool) -> None:
-        services.schedule_block_delete(
-            actor=request.user,
-            block=setup_block_get(actor=request.user, block_id=block_id),
-            allow_orphans=allow_orphans,
-        )
-
-    warning = _attempt(request, change)
-    if warning is None:
-        messages.success(request, _("Block removed."))
-        return redirect("scheduling:setup_provider", provider_id=block.provider_id)
-    return render(
-        request,
-        "scheduling/setup/block_delete.html",
-        {
-            "title": _("Remove block"),
-            "schedule_block": block,
-            "provider": block.provider,
-            **_affected(request, warning, target=block.provider),
-        },
-    )
-
-
 # --- Appointment types ---------------------------------------------------------------------------
 
 
@@ -527,49 +285,3 @@ def type_edit(request: HttpRequest, appointment_type_id) -> HttpResponse:
         "scheduling/setup/type_form.html",
         {"title": appointment_type.name, "form": form, "appointment_type": appointment_type},
     )
-
-
-# --- Time off, holidays and closures (the front desk too) ----------------------------------------
-
-
-@requires(Capability.MANAGE_SCHEDULE)
-@require_http_methods(["GET", "POST"])
-def exceptions(request: HttpRequest) -> HttpResponse:
-    form = ExceptionForm(request.POST or None, initial={"starts_on": _today(), "ends_on": _today()})
-    warning = None
-    if form.is_valid():
-
-        def change(allow_conflicts: bool) -> None:
-            services.schedule_exception_create(
-                actor=request.user, exception=form.exception(), allow_conflicts=allow_conflicts
-            )
-
-        try:
-            warning = _attempt(request, change)
-        except ValidationError as error:
-            form.add_service_error(error)
-        else:
-            if warning is None:
-                messages.success(request, _("Blocked out. No one can book that time."))
-                return redirect("scheduling:setup_exceptions")
-    upcoming = list(upcoming_exception_list(actor=request.user, since=timezone.now()))
-    for exception in upcoming:
-        exception.period_text = period_text(exception.starts_at, exception.ends_at)
-    context = {"title": _("Time off & closures"), "form": form, "upcoming": upcoming}
-    if warning is not None:
-        target = form.cleaned_data["provider"] or form.cleaned_data["location"]
-        context.update(_affected(request, warning, target=target))
-    return render(request, "scheduling/setup/exceptions.html", context)
-
-
-@requires(Capability.MANAGE_SCHEDULE)
-@require_POST
-def exception_delete(request: HttpRequest, exception_id) -> HttpResponse:
-    exception = exception_get(actor=request.user, exception_id=exception_id)
-    try:
-        services.schedule_exception_delete(actor=request.user, exception=exception)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, _("Removed: that time can be booked again."))
-    return redirect("scheduling:setup_exceptions")

@@ -4,9 +4,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from ambula.core.backup import plural
-from ambula.scheduling.downtime import (
-    MAX_DAYS,
-    MIN_DAYS,
+from ambula.scheduling.downtime import MAX_DAYS, MIN_DAYS
+from ambula.scheduling.downtime_kit import (
     PASSPHRASE_VARIABLE,
     downtime_kit_export,
     passphrase_from_options,
