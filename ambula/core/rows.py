@@ -6,8 +6,9 @@ regular-expression parse and a time-zone step per datetime and a `UUID()` per id
 and converts them itself with the standard library's ISO parsers, several times faster. On
 PostgreSQL the driver already returns dates, times and UUIDs, which pass through untouched.
 
-Only the field types below are supported; any other raises, so a new column cannot slip
-through unconverted.
+Only the field types below are supported, and no field that converts its own values
+(`from_db_value`: the encrypted fields); any other raises, so a column cannot slip through
+unconverted.
 """
 
 from __future__ import annotations
@@ -63,23 +64,38 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def _field_type(model, path: str) -> str:
-    """The internal type of a field named as in values_list (`provider_id`, `a__b`)."""
+def _converter(model, path: str) -> Callable[[Any], Any]:
+    """The converter for a field named as in values_list (`provider_id`, `a__b`)."""
     *relations, name = path.split("__")
     for relation in relations:
         model = model._meta.get_field(relation).related_model
     field = model._meta.get_field(name)
     if field.is_relation:
         field = field.target_field
-    return field.get_internal_type()
+    kind = field.get_internal_type()
+    if kind not in CONVERTERS or hasattr(field, "from_db_value"):
+        raise TypeError(f"plain_rows cannot convert {path} ({type(field).__name__})")
+    if kind == "UUIDField":
+        return _remembered(_uuid)  # ids repeat down a column: parse each once
+    return CONVERTERS[kind]
+
+
+def _remembered(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    seen: dict = {}
+
+    def remembered(value: Any) -> Any:
+        try:
+            return seen[value]
+        except KeyError:
+            seen[value] = converted = convert(value)
+            return converted
+
+    return remembered
 
 
 def plain_rows(queryset: QuerySet, *fields: str) -> Iterator[tuple]:
     """The rows `queryset.values_list(*fields)` would give, converted faster (see above)."""
-    try:
-        converters = [CONVERTERS[_field_type(queryset.model, path)] for path in fields]
-    except KeyError as missing:
-        raise TypeError(f"plain_rows cannot convert {missing} columns") from None
+    converters = [_converter(queryset.model, path) for path in fields]
     query = queryset.values_list(*fields).query
     compiler = query.get_compiler(connection=connections[queryset.db])
     for chunk in compiler.execute_sql(MULTI):

@@ -15,6 +15,7 @@ must lie inside one block.
 from __future__ import annotations
 
 import bisect
+import threading
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -39,6 +40,7 @@ from ambula.scheduling.models import (
     ResourceBooking,
     ScheduleBlock,
     ScheduleException,
+    TemplateRevision,
 )
 
 # Nothing held longer than this can start before a window and still overlap it: the bound
@@ -147,12 +149,20 @@ def load_template_blocks(provider_ids: list, location_ids: list, *, since: date)
 
 
 # Slot searches read the same templates many times a minute; they change a few times a month.
-# Each process keeps the last few it loaded, and reuses one while the stamp (how many blocks
-# there are, and the latest change to any) is unchanged: every change goes through
-# `schedule_templates.schedule_block_save` or `schedule_block_delete`, which save or delete
-# the block.
+# Each process keeps the last few it loaded, and reuses one while its stamp is current: the
+# template revision (moved in the same transaction as every change through
+# `schedule_templates`, so it cannot be seen before the change is), and the count and latest
+# change of the blocks (which also catch blocks written outside the services, as tests and
+# the demo do).
 _templates: OrderedDict = OrderedDict()
+_templates_lock = threading.Lock()
 TEMPLATES_KEPT = 32
+
+
+def _template_stamp() -> tuple:
+    revision = TemplateRevision.objects.values_list("number", flat=True).first()
+    blocks = ScheduleBlock.objects.aggregate(Count("id"), Max("updated_at"))
+    return (revision, *blocks.values())
 
 
 def template_blocks(provider_ids: list, location_ids: list, *, since: date) -> dict:
@@ -162,16 +172,18 @@ def template_blocks(provider_ids: list, location_ids: list, *, since: date) -> d
     searches never start in the past), so searches from any day share one entry.
     """
     since = min(since, timezone.localdate() - timedelta(days=1))
-    stamp = tuple(ScheduleBlock.objects.aggregate(Count("id"), Max("updated_at")).values())
+    stamp = _template_stamp()
     key = (frozenset(provider_ids), frozenset(location_ids), since)
-    kept = _templates.get(key)
-    if kept is not None and kept[0] == stamp:
-        _templates.move_to_end(key)
-        return kept[1]
+    with _templates_lock:
+        kept = _templates.get(key)
+        if kept is not None and kept[0] == stamp:
+            _templates.move_to_end(key)
+            return kept[1]
     blocks = load_template_blocks(provider_ids, location_ids, since=since)
-    _templates[key] = (stamp, blocks)
-    while len(_templates) > TEMPLATES_KEPT:
-        _templates.popitem(last=False)
+    with _templates_lock:
+        _templates[key] = (stamp, blocks)
+        while len(_templates) > TEMPLATES_KEPT:
+            _templates.popitem(last=False)
     return blocks
 
 

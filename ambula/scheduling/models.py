@@ -118,7 +118,7 @@ LONGEST_VISIT_MINUTES, LONGEST_BUFFER_MINUTES = 480, 120
 class AppointmentType(BaseModel):
     """What kind of visit: how long, which resources it needs, who may book it. No PHI."""
 
-    name = models.CharField(_("name"), max_length=80, unique=True)
+    name = models.CharField(_("name"), max_length=80)
     duration_minutes = models.PositiveSmallIntegerField(
         _("length (minutes)"),
         validators=[MinValueValidator(5), MaxValueValidator(LONGEST_VISIT_MINUTES)],
@@ -223,6 +223,25 @@ class ScheduleBlock(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.get_weekday_display()} {self.starts_at}-{self.ends_at}"
+
+
+class TemplateRevision(models.Model):
+    """How many times the weekly templates have changed: one row, moved in the same transaction
+    as every change, so a process holding blocks read at revision N knows they are current
+    while the row still says N (slot search's cache, `availability.template_blocks`). No PHI.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    number = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"template revision {self.number}"
+
+    @classmethod
+    def advance(cls) -> None:
+        """Move the revision on, inside the caller's transaction (the row lock serialises)."""
+        if not cls.objects.filter(pk=1).update(number=models.F("number") + 1):
+            cls.objects.get_or_create(pk=1, defaults={"number": 1})
 
 
 class LocationHours(BaseModel):

@@ -22,6 +22,7 @@ from ambula.scheduling.models import (
     Provider,
     ScheduleBlock,
     ScheduleException,
+    TemplateRevision,
 )
 from ambula.scheduling.services import SETUP_CATEGORY
 
@@ -118,6 +119,7 @@ def schedule_block_save(
     block.full_clean()
     _refuse_overlap(block)
     block.save()
+    TemplateRevision.advance()
     block.appointment_types.set(appointment_types)
     orphaned = _refuse_orphans(block.provider, allow_orphans=allow_orphans)
     record(
@@ -140,6 +142,7 @@ def schedule_block_delete(
     provider = Provider.objects.select_for_update().get(pk=block.provider_id)
     block_id = block.pk
     block.delete()
+    TemplateRevision.advance()
     orphaned = _refuse_orphans(provider, allow_orphans=allow_orphans)
     record(
         actor=actor,

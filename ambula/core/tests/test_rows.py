@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from ambula.core.rows import plain_rows
-from ambula.scheduling.models import ScheduleBlock, ScheduleException
+from ambula.scheduling.models import Appointment, ScheduleBlock, ScheduleException
 from ambula.scheduling.tests.factories import (
     make_block,
     make_exception,
@@ -70,3 +70,6 @@ def test_an_empty_in_list_gives_no_rows_without_a_query(django_assert_num_querie
 def test_a_column_it_cannot_convert_is_refused():
     with pytest.raises(TypeError, match="BooleanField"):
         list(plain_rows(ScheduleBlock.objects.all(), "id", "provider__is_active"))
+    # An encrypted column converts its own values: a plain row would hold the raw token.
+    with pytest.raises(TypeError, match="EncryptedTextField"):
+        list(plain_rows(Appointment.objects.all(), "note"))

@@ -8,6 +8,7 @@ from ambula.accounts.roles import Role
 from ambula.accounts.tests.factories import UserFactory
 from ambula.patients.tests.factories import registered_patient
 from ambula.scheduling.booking import appointment_book
+from ambula.scheduling.models import ScheduleBlock, TemplateRevision
 from ambula.scheduling.schedule_templates import schedule_block_delete, schedule_block_save
 from ambula.scheduling.slots import next_available
 from ambula.scheduling.tests.factories import (
@@ -177,3 +178,25 @@ def test_slot_search_sees_every_template_change_at_once(rivera, clinic, visit):
 def test_slots_never_start_in_the_past(rivera, visit):
     slots = next_available(appointment_type=visit, start=datetime(2000, 1, 1, tzinfo=UTC))
     assert all(slot.starts_at > datetime.now(UTC) for slot in slots)
+
+
+def test_a_template_change_committed_out_of_order_is_still_seen(rivera, clinic, visit):
+    """Two edits can commit in the other order than they saved: the latest change time
+    then stays put, but the template revision (moved in the same transaction) does not."""
+    (block,) = rivera.blocks.all()
+    later = make_block(make_provider(), clinic, weekdays=[3], starts_at=time(9), ends_at=time(10))
+    search = {
+        "appointment_type": visit,
+        "providers": [rivera],
+        "start": at(MONDAY, "00:00"),
+        "limit": 100,
+        "weeks": 1,
+    }
+    assert len(next_available(**search)) == 3
+    # Rivera's edit saved before the other block's, and commits only now.
+    assert block.updated_at < later[0].updated_at
+    ScheduleBlock.objects.filter(pk=block.pk).update(
+        ends_at=time(11), updated_at=block.updated_at + timedelta(microseconds=1)
+    )
+    TemplateRevision.advance()
+    assert len(next_available(**search)) == 7
