@@ -1,3 +1,4 @@
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -74,11 +75,31 @@ def _blocks_on(day: date) -> QuerySet[ScheduleBlock]:
     )
 
 
-def _visits() -> QuerySet[Appointment]:
-    return (
-        Appointment.objects.exclude(status=Appointment.Status.CANCELLED)
-        .select_related("patient", "appointment_type", "provider__user", "location")
-        .order_by("starts_at", "provider_id")
+# What the board, the week and the printed day show: loading only these keeps a busy day's
+# hundreds of rows cheap (a patient row has some forty columns, the visit note is encrypted).
+VISIT_SHOWN = (
+    *("starts_at", "ends_at", "status", "overbooked", "overbook_reason"),
+    *("provider", "location", "appointment_type"),  # the ids
+    *("patient", "patient__given_name", "patient__family_name", "patient__date_of_birth"),
+)
+SHOWN_ON_SCHEDULE = (
+    *VISIT_SHOWN,
+    *("appointment_type__name", "appointment_type__colour"),
+    *("provider__credentials", "provider__specialty", "provider__is_active"),
+    *("provider__user", "provider__user__full_name", "location__name"),
+)
+
+
+def _visits(*, with_related: bool = True) -> QuerySet[Appointment]:
+    """Active visits in time order, with what the schedule pages show (`with_related`: the
+    type, provider and location joined too; else the caller attaches those it has)."""
+    visits = Appointment.objects.exclude(status=Appointment.Status.CANCELLED).order_by(
+        "starts_at", "provider_id"
+    )
+    if not with_related:
+        return visits.select_related("patient").only(*VISIT_SHOWN)
+    return visits.select_related("patient", "appointment_type", "provider__user", "location").only(
+        *SHOWN_ON_SCHEDULE
     )
 
 
@@ -90,13 +111,20 @@ def appointment_day_board(*, actor: User, location: Location, day: date) -> DayB
     """The day at one location: a column per provider working or booked there, 15-minute rows."""
     start, end = _day_window(day)
     visits = list(
-        visible(actor, Capability.VIEW_SCHEDULE, _visits()).filter(
+        visible(actor, Capability.VIEW_SCHEDULE, _visits(with_related=False)).filter(
             location=location, starts_at__gte=start, starts_at__lt=end
         )
     )
     blocks = list(_blocks_on(day).filter(location=location).select_related("provider__user"))
+    # A busy day has hundreds of visits but a handful of providers and types: load those once.
     providers = {block.provider_id: block.provider for block in blocks}
-    providers.update({visit.provider_id: visit.provider for visit in visits})
+    booked = {visit.provider_id for visit in visits} - providers.keys()
+    providers.update(Provider.objects.select_related("user").in_bulk(booked))
+    types = AppointmentType.objects.in_bulk({visit.appointment_type_id for visit in visits})
+    for visit in visits:
+        visit.provider = providers[visit.provider_id]
+        visit.appointment_type = types[visit.appointment_type_id]
+        visit.location = location
     columns = {
         pk: BoardColumn(provider)
         for pk, provider in sorted(providers.items(), key=lambda item: str(item[1]))
@@ -104,27 +132,28 @@ def appointment_day_board(*, actor: User, location: Location, day: date) -> DayB
     for block in blocks:
         columns[block.provider_id].blocks.append((block.starts_at, block.ends_at))
     zone = practice_zone()
+    starting = defaultdict(list)  # (provider, row) -> visits starting in that row
     for visit in visits:
         columns[visit.provider_id].appointments.append(visit)
+        # The wall-clock times, worked out once: the grid places them, the cards print them.
+        visit.local_start = visit.starts_at.astimezone(zone).time()
+        visit.local_end = visit.ends_at.astimezone(zone).time()
+        visit.start_label, visit.end_label = (
+            f"{visit.local_start:%H:%M}",
+            f"{visit.local_end:%H:%M}",
+        )
+        starting[(visit.provider_id, _floor(visit.local_start))].append(visit)
     times = [at for block in blocks for at in (block.starts_at, block.ends_at)]
-    times += [visit.starts_at.astimezone(zone).time() for visit in visits]
-    times += [visit.ends_at.astimezone(zone).time() for visit in visits]
+    times += [at for visit in visits for at in (visit.local_start, visit.local_end)]
     first = _floor(min(times)) if times else DAY_START
     last = max(times) if times else DAY_END
     rows = []
     moment = datetime.combine(day, first)
     while moment.time() < last or not rows:
         at = moment.time()
-        until = (moment + timedelta(minutes=ROW_MINUTES)).time()
-        cells = []
-        for column in columns.values():
-            starting = [
-                visit
-                for visit in column.appointments
-                if at <= visit.starts_at.astimezone(zone).time() < until
-                or (until == time(0) and visit.starts_at.astimezone(zone).time() >= at)
-            ]
-            cells.append((column.works_at(at), starting))
+        cells = [
+            (column.works_at(at), starting.get((pk, at), [])) for pk, column in columns.items()
+        ]
         rows.append(BoardRow(at, cells))
         moment += timedelta(minutes=ROW_MINUTES)
         if moment.date() != day:

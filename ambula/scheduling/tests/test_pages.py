@@ -3,6 +3,8 @@
 from datetime import date, time, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -265,3 +267,36 @@ def test_the_chart_offers_booking_to_the_front_desk(client, sign_in, clinic):
     sign_in(client, clinic["clerk"])
     response = client.get(reverse("patients:chart", kwargs={"patient_id": clinic["patient"].pk}))
     assert "Book an appointment" in response.content.decode()
+
+
+def test_the_board_costs_the_same_queries_for_one_visit_or_many(
+    client, sign_in, clinic, django_assert_max_num_queries
+):
+    """A busy board must not load each visit's provider, type or patient on its own."""
+    sign_in(client, clinic["clerk"])
+    day = next_monday()
+    first = book_at(clinic, day, time(9))
+    client.get(board_url(clinic, day))  # the session and the practice, read once
+    with CaptureQueriesContext(connection) as one_visit:
+        client.get(board_url(clinic, day), headers={"HX-Request": "true"})
+    second = make_provider(full_name="Dr. Basil Reed")
+    make_block(second, clinic["location"], weekdays=range(7), starts_at=time(9), ends_at=time(12))
+    other_type = make_type("Physical", duration=15, colour="#12b76a")
+    for index, at in enumerate((time(9, 30), time(10), time(10, 30), time(11))):
+        book_at(clinic, day, at)
+        appointment_book(
+            actor=clinic["clerk"],
+            patient=registered_patient(actor=clinic["clerk"], given_name=f"Pat{index}"),
+            provider=second,
+            location=clinic["location"],
+            appointment_type=other_type,
+            starts_at=wall_clock(day, at, practice_zone()),
+        )
+    with django_assert_max_num_queries(len(one_visit.captured_queries)):
+        response = client.get(board_url(clinic, day), headers={"HX-Request": "true"})
+    page = response.content.decode()
+    assert page.count('class="appt appt-scheduled"') == 9
+    # The cards' links are the ones {% url %} would give.
+    assert reverse("scheduling:check_in", kwargs={"appointment_id": first.pk}) in page
+    assert reverse("scheduling:cancel", kwargs={"appointment_id": first.pk}) in page
+    assert reverse("patients:chart", kwargs={"patient_id": first.patient_id}) in page
