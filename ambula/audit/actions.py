@@ -230,6 +230,9 @@ ACTIONS: dict[str, Action] = {
     "scheduling.exception_deleted": Action(
         "delete", "Upcoming time off, a holiday or a closure was removed."
     ),
+    "scheduling.exception_ended": Action(
+        "update", "Running time off, a holiday or a closure was ended early; its past part stays."
+    ),
     "scheduling.conflicts_viewed": Action(
         "read",
         "Someone was shown the booked appointments a schedule change would affect.",

@@ -22,7 +22,7 @@ import os
 import secrets
 import tempfile
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -199,19 +199,20 @@ def _check_target(path: Path, *, force: bool) -> None:
         raise _exists(path)
 
 
-def _write_private(path: Path, content: bytes, *, force: bool) -> None:
-    """Write the file readable by its owner only; replace an old one only when forced."""
-    if force:
-        # Written beside it and renamed over it: the old kit stays whole until the new one is.
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".downtime-kit-")
-        try:
-            with os.fdopen(descriptor, "wb") as file:
-                file.write(content)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return
+def _write_temporary(directory: Path, content: bytes) -> Path:
+    """Write a hidden file readable by its owner only (mkstemp's 0600) in `directory`."""
+    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".downtime-kit-")
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(content)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return Path(temporary)
+
+
+def _write_new(path: Path, content: bytes) -> None:
+    """Write a file that must not exist yet, readable by its owner only."""
     try:
         # O_EXCL: a file that appeared since the check is refused, never overwritten.
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -259,19 +260,15 @@ def downtime_kit_export(
     contents = downtime_kit_contents(actor=actor, days=days, location=location)
     sealed = data_seal(contents.data, passphrase)
     html = kit_render(contents, sealed, location=location)
-    written = False
-    try:
-        # The audit events and the file go together: if writing fails the events roll back,
-        # and if the events cannot be committed the file is removed.
-        with transaction.atomic():
-            with batched():
-                _record_export(actor, contents, path=path, days=days, location=location)
-            _write_private(path, html.encode(), force=force)
-            written = True
-    except BaseException:
-        if written:
-            path.unlink(missing_ok=True)
-        raise
+
+    def record_export() -> None:
+        with batched():
+            _record_export(actor, contents, path=path, days=days, location=location)
+
+    if force:
+        _replace_recorded(path, html.encode(), record_export)
+    else:
+        _create_recorded(path, html.encode(), record_export)
     return KitExport(
         path=path,
         appointment_count=contents.appointment_count,
@@ -279,6 +276,38 @@ def downtime_kit_export(
         first_day=contents.first_day,
         last_day=contents.last_day,
     )
+
+
+def _create_recorded(path: Path, content: bytes, record_export: Callable[[], None]) -> None:
+    """Write a new kit and its audit events together: if writing fails the events roll back,
+    and if the events cannot be committed the file is removed."""
+    written = False
+    try:
+        with transaction.atomic():
+            record_export()
+            _write_new(path, content)
+            written = True
+    except BaseException:
+        if written:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _replace_recorded(path: Path, content: bytes, record_export: Callable[[], None]) -> None:
+    """Replace the old kit only once the new one is whole and its export is committed.
+
+    The new kit is written beside the old, the audit events are committed, then the file is
+    renamed over the old one (atomic within a directory). A failure at any step leaves the old
+    kit as it was and removes the new one.
+    """
+    temporary = _write_temporary(path.parent, content)
+    try:
+        with transaction.atomic():
+            record_export()
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _record_export(

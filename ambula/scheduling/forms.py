@@ -1,18 +1,27 @@
-"""The schedule pages' forms: they shape input; the booking service decides."""
+"""The schedule pages' forms: they shape input; the booking service decides.
+
+`active_providers` and `active_locations` are the choices every scheduling form offers.
+"""
+
+from datetime import datetime
 
 from django import forms
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from ambula.scheduling.availability import does_not_exist, practice_zone, wall_clock
 from ambula.scheduling.models import AppointmentType, Location, Provider
 
 
-def _providers():
+def active_providers() -> QuerySet[Provider]:
+    """Providers who can be booked, by name."""
     return (
         Provider.objects.filter(is_active=True).select_related("user").order_by("user__full_name")
     )
 
 
-def _locations():
+def active_locations() -> QuerySet[Location]:
+    """Locations open for booking, by name."""
     return Location.objects.filter(is_active=True).order_by("name")
 
 
@@ -25,16 +34,22 @@ class SlotSearchForm(forms.Form):
         empty_label=_("Choose a type…"),
     )
     provider = forms.ModelChoiceField(
-        label=_("Provider"), queryset=_providers(), required=False, empty_label=_("Any provider")
+        label=_("Provider"),
+        queryset=active_providers(),
+        required=False,
+        empty_label=_("Any provider"),
     )
     location = forms.ModelChoiceField(
-        label=_("Location"), queryset=_locations(), required=False, empty_label=_("Any location")
+        label=_("Location"),
+        queryset=active_locations(),
+        required=False,
+        empty_label=_("Any location"),
     )
 
     def __init__(self, *args, fixed_type: AppointmentType | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["provider"].queryset = _providers()
-        self.fields["location"].queryset = _locations()
+        self.fields["provider"].queryset = active_providers()
+        self.fields["location"].queryset = active_locations()
         if fixed_type is not None:
             # Rescheduling keeps the visit's type.
             self.fields["appointment_type"].required = False
@@ -50,8 +65,8 @@ class SlotChoiceForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["provider"].queryset = _providers()
-        self.fields["location"].queryset = _locations()
+        self.fields["provider"].queryset = active_providers()
+        self.fields["location"].queryset = active_locations()
 
 
 class BookingForm(SlotChoiceForm):
@@ -87,16 +102,21 @@ class OverbookForm(forms.Form):
     date = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))
     time = forms.TimeField(label=_("Time"), widget=forms.TimeInput(attrs={"type": "time"}))
     provider = forms.ModelChoiceField(
-        label=_("Provider"), queryset=_providers(), empty_label=_("Choose a provider…")
+        label=_("Provider"), queryset=active_providers(), empty_label=_("Choose a provider…")
     )
     location = forms.ModelChoiceField(
-        label=_("Location"), queryset=_locations(), empty_label=_("Choose a location…")
+        label=_("Location"), queryset=active_locations(), empty_label=_("Choose a location…")
     )
+    # The reason is shown on the board to everyone who sees the schedule and is not
+    # encrypted, so it asks for who agreed and why it cannot wait, never the clinical story.
     overbook_reason = forms.CharField(
         label=_("Reason for overbooking"),
         max_length=200,
         error_messages={"required": _("Say why this appointment is overbooked.")},
-        help_text=_("Shown on the board, e.g. “Urgent: chest pain, Dr. Kim agreed”."),
+        help_text=_(
+            "Shown on the board: who agreed and why it cannot wait, e.g. “Dr. Quill agreed "
+            "to fit in today”. No clinical details."
+        ),
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
 
@@ -105,5 +125,23 @@ class OverbookForm(forms.Form):
         self.fields["appointment_type"].queryset = AppointmentType.objects.filter(
             is_active=True
         ).order_by("name")
-        self.fields["provider"].queryset = _providers()
-        self.fields["location"].queryset = _locations()
+        self.fields["provider"].queryset = active_providers()
+        self.fields["location"].queryset = active_locations()
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        day, at = cleaned.get("date"), cleaned.get("time")
+        # Converting would move a time the clocks skip (spring forward) on by the gap;
+        # refuse it as the booking rules do rather than book an hour the user did not choose.
+        if day is None or at is None:
+            return cleaned
+        if does_not_exist(datetime.combine(day, at, tzinfo=practice_zone())):
+            self.add_error(
+                "time",
+                _("That time does not exist: the clocks go forward then. Choose another time."),
+            )
+        return cleaned
+
+    def starts_at(self) -> datetime:
+        """The chosen date and time on the practice's clocks, as an instant."""
+        return wall_clock(self.cleaned_data["date"], self.cleaned_data["time"])

@@ -5,6 +5,7 @@ refused with `TemplateChange`, listing them, until the caller confirms it.
 """
 
 from datetime import datetime
+from typing import Literal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -201,14 +202,24 @@ def schedule_exception_create(
 
 
 @transaction.atomic
-def schedule_exception_delete(*, actor: User, exception: ScheduleException) -> None:
-    """Remove upcoming time off, a holiday or a closure; past ones stay as history."""
+def schedule_exception_delete(
+    *, actor: User, exception: ScheduleException
+) -> Literal["ended", "deleted"]:
+    """Remove upcoming time off, a holiday or a closure, or end a running one now.
+
+    The part already passed stays as history: a running exception is cut short at this
+    moment rather than deleted, and one wholly past is refused.
+    """
     require(actor, Capability.MANAGE_SCHEDULE)
     exception = ScheduleException.objects.select_for_update().get(pk=exception.pk)
-    if exception.ends_at <= timezone_now():
+    moment = timezone_now()
+    if exception.ends_at <= moment:
         raise ValidationError(
             _("This has already passed; it stays on record."), code="exception_past"
         )
+    if exception.starts_at < moment:
+        _exception_end(actor=actor, exception=exception, at=moment)
+        return "ended"
     record(
         actor=actor,
         action="scheduling.exception_deleted",
@@ -221,3 +232,23 @@ def schedule_exception_delete(*, actor: User, exception: ScheduleException) -> N
         },
     )
     exception.delete()
+    return "deleted"
+
+
+def _exception_end(*, actor: User, exception: ScheduleException, at: datetime) -> None:
+    """Cut a running exception short: the time from `at` on can be booked again."""
+    planned_end = exception.ends_at
+    exception.ends_at = at
+    exception.full_clean()
+    exception.save(update_fields=["ends_at"])
+    record(
+        actor=actor,
+        action="scheduling.exception_ended",
+        category=SETUP_CATEGORY,
+        target=exception,
+        changes={
+            "kind": exception.kind,
+            "starts_at": exception.starts_at,
+            "ends_at": {"old": planned_end, "new": at},
+        },
+    )

@@ -10,10 +10,12 @@ from datetime import datetime, time, timedelta
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from ambula.accounts.models import User
 from ambula.scheduling.availability import wall_clock
+from ambula.scheduling.forms import active_locations, active_providers
 from ambula.scheduling.models import (
     AppointmentType,
     Location,
@@ -27,14 +29,22 @@ TIME_INPUT = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
-def _active_locations():
-    return Location.objects.filter(is_active=True).order_by("name")
+def _in_use_or_chosen(queryset: QuerySet, chosen: QuerySet | None) -> QuerySet:
+    """The active choices plus those already chosen: a choice retired since is kept on the
+    form (and so on the record) rather than silently dropped when it is saved."""
+    if chosen is None:
+        return queryset.filter(is_active=True)
+    return queryset.filter(Q(is_active=True) | Q(pk__in=chosen.values("pk")))
 
 
-def _active_providers():
-    return (
-        Provider.objects.filter(is_active=True).select_related("user").order_by("user__full_name")
-    )
+def _labelled_when_inactive(name_of, inactive_label):
+    """A choice label: the object's name, and a word saying it is no longer in use."""
+
+    def label(instance) -> str:
+        name = name_of(instance)
+        return name if instance.is_active else f"{name} ({inactive_label})"
+
+    return label
 
 
 class SetupForm(forms.Form):
@@ -219,10 +229,22 @@ class BlockForm(SetupForm):
                 "valid_until": block.valid_until,
             }
         super().__init__(data, initial=initial)
-        self.fields["location"].queryset = _active_locations()
-        self.fields["appointment_types"].queryset = AppointmentType.objects.filter(
-            is_active=True
-        ).order_by("name")
+        # A block at a closed location, or allowing a retired type, keeps them: the block can
+        # still be end-dated, and its types are not widened to "any" by a save.
+        self.fields["location"].queryset = _in_use_or_chosen(
+            Location.objects.order_by("name"),
+            Location.objects.filter(pk=block.location_id) if block is not None else None,
+        )
+        self.fields["location"].label_from_instance = _labelled_when_inactive(
+            lambda location: location.name, _("closed")
+        )
+        self.fields["appointment_types"].queryset = _in_use_or_chosen(
+            AppointmentType.objects.order_by("name"),
+            block.appointment_types.all() if block is not None else None,
+        )
+        self.fields["appointment_types"].label_from_instance = _labelled_when_inactive(
+            lambda appointment_type: appointment_type.name, _("retired")
+        )
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -245,7 +267,8 @@ class BlockForm(SetupForm):
 
 class EquipmentChoiceField(forms.ModelMultipleChoiceField):
     def label_from_instance(self, resource: Resource) -> str:
-        return f"{resource.name} · {resource.location.name}"
+        label = f"{resource.name} · {resource.location.name}"
+        return label if resource.is_active else f"{label} ({_('not in use')})"
 
 
 class AppointmentTypeForm(SetupForm):
@@ -304,10 +327,12 @@ class AppointmentTypeForm(SetupForm):
             }
             initial["equipment"] = list(appointment_type.equipment.all())
         super().__init__(data, initial=initial)
-        self.fields["equipment"].queryset = (
-            Resource.objects.filter(kind=Resource.Kind.EQUIPMENT, is_active=True)
+        # Equipment taken out of use since stays ticked, so a save does not drop the need.
+        self.fields["equipment"].queryset = _in_use_or_chosen(
+            Resource.objects.filter(kind=Resource.Kind.EQUIPMENT)
             .select_related("location")
-            .order_by("location__name", "name")
+            .order_by("location__name", "name"),
+            appointment_type.equipment.all() if appointment_type is not None else None,
         )
 
 
@@ -358,8 +383,8 @@ class ExceptionForm(SetupForm):
 
     def __init__(self, data=None, **kwargs) -> None:
         super().__init__(data, **kwargs)
-        self.fields["provider"].queryset = _active_providers()
-        self.fields["location"].queryset = _active_locations()
+        self.fields["provider"].queryset = active_providers()
+        self.fields["location"].queryset = active_locations()
 
     def clean(self) -> dict:
         cleaned = super().clean()

@@ -7,21 +7,12 @@ from django.utils import timezone
 from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext_lazy as _
 
+from ambula.scheduling.forms import active_locations, active_providers
 from ambula.scheduling.models import AppointmentType, Location, Provider, WaitlistEntry
 
 
 def _types():
     return AppointmentType.objects.filter(is_active=True).order_by("name")
-
-
-def _providers():
-    return (
-        Provider.objects.filter(is_active=True).select_related("user").order_by("user__full_name")
-    )
-
-
-def _locations():
-    return Location.objects.filter(is_active=True).order_by("name")
 
 
 def weekday_choices() -> list[tuple[int, str]]:
@@ -36,14 +27,17 @@ class WaitlistFilterForm(forms.Form):
         label=_("Appointment type"), queryset=_types(), required=False, empty_label=_("All types")
     )
     location = forms.ModelChoiceField(
-        label=_("Location"), queryset=_locations(), required=False, empty_label=_("All locations")
+        label=_("Location"),
+        queryset=active_locations(),
+        required=False,
+        empty_label=_("All locations"),
     )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # Fresh querysets per request, so a type or location added since start-up is offered.
         self.fields["appointment_type"].queryset = _types()
-        self.fields["location"].queryset = _locations()
+        self.fields["location"].queryset = active_locations()
 
 
 class WaitlistForm(forms.Form):
@@ -54,14 +48,14 @@ class WaitlistForm(forms.Form):
     )
     providers = forms.ModelMultipleChoiceField(
         label=_("Providers"),
-        queryset=_providers(),
+        queryset=active_providers(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text=_("Leave all unticked for any provider."),
     )
     locations = forms.ModelMultipleChoiceField(
         label=_("Locations"),
-        queryset=_locations(),
+        queryset=active_locations(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text=_("Leave all unticked for any location."),
@@ -93,8 +87,8 @@ class WaitlistForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["appointment_type"].queryset = _types()
-        self.fields["providers"].queryset = _providers()
-        self.fields["locations"].queryset = _locations()
+        self.fields["providers"].queryset = active_providers()
+        self.fields["locations"].queryset = active_locations()
 
     def clean_wanted_until(self):
         wanted_until = self.cleaned_data.get("wanted_until")

@@ -391,8 +391,10 @@ def test_the_flow_needs_a_scheduling_or_clinical_role(book):
 def test_a_physician_may_overbook_with_a_reason(book, physician, room, clinic):
     make_room(clinic, "Room 2")
     book(at(MONDAY, "09:00"))
-    extra = book(at(MONDAY, "09:00"), actor=physician, overbook_reason="Urgent: chest pain")
-    assert extra.overbooked and extra.overbook_reason == "Urgent: chest pain"
+    extra = book(
+        at(MONDAY, "09:00"), actor=physician, overbook_reason="Dr. Quill agreed to fit in today"
+    )
+    assert extra.overbooked and extra.overbook_reason == "Dr. Quill agreed to fit in today"
     changes = events("scheduling.appointment_booked").order_by("-sequence").first()
     assert changes.patient_id == extra.patient_id
 

@@ -10,6 +10,7 @@ import stat
 from datetime import time, timedelta
 from decimal import Decimal
 from pathlib import Path
+from unittest.mock import Mock
 
 import pytest
 from cryptography.exceptions import InvalidTag
@@ -19,6 +20,7 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from ambula.accounts.roles import Role
@@ -347,6 +349,23 @@ def test_an_existing_file_is_kept_unless_forced(tmp_path, clinic):
     assert open_kit(target)["days"]
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert [path.name for path in tmp_path.iterdir()] == ["kit.html"]  # no temporary left
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_forced_kit_leaves_the_old_one_whole_when_its_export_cannot_be_recorded(
+    tmp_path, clinic, monkeypatch
+):
+    target = tmp_path / "kit.html"
+    target.write_text("last night's kit")
+    # The audit events' commit fails (a locked database, a full disk): nothing may be replaced.
+    monkeypatch.setattr(connection, "commit", Mock(side_effect=OperationalError("locked")))
+    with pytest.raises(OperationalError):
+        export(tmp_path, force=True)
+    monkeypatch.undo()
+
+    assert target.read_text() == "last night's kit"
+    assert [path.name for path in tmp_path.iterdir()] == ["kit.html"]  # no temporary left
+    assert not AuditEvent.objects.filter(category="export").exists()
 
 
 def test_a_missing_directory_writes_and_records_nothing(tmp_path, clinic):

@@ -8,6 +8,7 @@ from django.utils.timezone import get_current_timezone, now
 from ambula.accounts.roles import Role
 from ambula.accounts.tests.factories import UserFactory
 from ambula.audit.models import AuditEvent
+from ambula.audit.services import changes_of
 from ambula.core.errors import AccessDenied
 from ambula.patients.tests.factories import registered_patient
 from ambula.scheduling.models import (
@@ -561,6 +562,45 @@ def test_past_exceptions_stay_on_record(manager):
     with pytest.raises(ValidationError):
         schedule_exception_delete(actor=manager, exception=past)
     assert ScheduleException.objects.filter(pk=past.pk).exists()
+
+
+def test_removing_a_running_exception_ends_it_now_and_keeps_its_past(manager, provider):
+    started = now() - timedelta(hours=2)
+    planned_end = now() + timedelta(days=1)
+    running = ScheduleException.objects.create(
+        kind="time_off", provider=provider, starts_at=started, ends_at=planned_end
+    )
+    before = now()
+
+    outcome = schedule_exception_delete(actor=manager, exception=running)
+
+    assert outcome == "ended"
+    running.refresh_from_db()  # still there: the part already passed is history
+    assert running.starts_at == started
+    assert before <= running.ends_at <= now()
+    event = _event("scheduling.exception_ended")
+    assert (event.kind, event.target_id, event.actor_username) == (
+        "update",
+        str(running.pk),
+        "admin1",
+    )
+    ends = changes_of(event)["ends_at"]  # JSON keeps milliseconds
+    assert abs(datetime.fromisoformat(ends["old"]) - planned_end) < timedelta(milliseconds=1)
+    assert abs(datetime.fromisoformat(ends["new"]) - running.ends_at) < timedelta(milliseconds=1)
+    assert not AuditEvent.objects.filter(action="scheduling.exception_deleted").exists()
+    # Ended, it is past: removing it again is refused and changes nothing.
+    with pytest.raises(ValidationError) as caught:
+        schedule_exception_delete(actor=manager, exception=running)
+    assert caught.value.code == "exception_past"
+
+
+def test_a_wholly_future_exception_is_deleted(manager):
+    holiday = ScheduleException.objects.create(
+        kind="holiday", starts_at=now() + timedelta(hours=1), ends_at=now() + timedelta(days=1)
+    )
+    assert schedule_exception_delete(actor=manager, exception=holiday) == "deleted"
+    assert not ScheduleException.objects.exists()
+    assert not AuditEvent.objects.filter(action="scheduling.exception_ended").exists()
 
 
 def test_clinicians_cannot_remove_exceptions(provider):

@@ -33,7 +33,7 @@ from ambula.scheduling.tests.factories import (
     valid_npi,
 )
 from ambula.scheduling.views.schedule_exceptions import period_text
-from ambula.scheduling.views.setup import hours_summary
+from ambula.scheduling.views.setup import hours_summary, template_summary
 
 pytestmark = pytest.mark.django_db
 DASH = "\N{EN DASH}"
@@ -167,6 +167,35 @@ def test_the_overview_lists_locations_providers_and_types(admin, clinic):
     assert "Dr. Ada Quill" in page and "3.0 h a week" in page
     assert "Follow-up" in page and "30 min" in page
     assert f"Mon 08:00{DASH}17:00" in page
+
+
+def test_the_overview_counts_only_the_blocks_valid_today(clinic):
+    today = timezone.localdate()
+    block = clinic["block"]  # Monday 09:00-12:00, ongoing
+    block.valid_until = today + timedelta(days=13)
+    block.save()
+    # Its replacement from the day after, longer; and a Tuesday block starting next month.
+    make_block(
+        clinic["provider"],
+        clinic["location"],
+        weekdays=[0],
+        starts_at=time(8),
+        ends_at=time(13),
+        valid_from=today + timedelta(days=14),
+    )
+    make_block(
+        clinic["provider"],
+        clinic["location"],
+        weekdays=[1],
+        starts_at=time(9),
+        ends_at=time(17),
+        valid_from=today + timedelta(days=30),
+    )
+    summary = template_summary(clinic["provider"], today)
+    assert summary == {"days": "Mon", "hours": 3.0, "locations": 1}
+    # From the day the replacement starts, it alone counts.
+    later = template_summary(clinic["provider"], today + timedelta(days=14))
+    assert later["hours"] == 5.0
 
 
 def test_hours_run_together_when_days_share_them():
@@ -448,6 +477,50 @@ def test_removing_a_block_with_a_booking_asks_first(admin, clinic, booked):
     assert not ScheduleBlock.objects.filter(pk=clinic["block"].pk).exists()
 
 
+def test_editing_a_block_keeps_its_retired_type_and_closed_location(admin, clinic):
+    block = clinic["block"]
+    block.appointment_types.set([clinic["type"]])
+    AppointmentType.objects.filter(pk=clinic["type"].pk).update(is_active=False)
+    Location.objects.filter(pk=clinic["location"].pk).update(is_active=False)
+    url = reverse("scheduling:setup_block", kwargs={"block_id": block.pk})
+
+    form = admin.get(url).context["form"]
+    assert list(form.fields["appointment_types"].queryset) == [clinic["type"]]
+    assert list(form.fields["location"].queryset) == [clinic["location"]]
+    page = admin.get(url).content.decode()
+    assert "Follow-up (retired)" in page and "Lakeside Main (closed)" in page
+
+    # End-dating it keeps what it allowed; it does not become "any type".
+    until = timezone.localdate() + timedelta(days=7)
+    data = block_data(
+        clinic,
+        weekday=0,
+        starts_at="09:00",
+        ends_at="12:00",
+        valid_from=block.valid_from.isoformat(),
+        valid_until=until.isoformat(),
+        appointment_types=[clinic["type"].pk],
+    )
+    assert admin.post(url, data).status_code == 302
+    block.refresh_from_db()
+    assert block.valid_until == until
+    assert list(block.appointment_types.all()) == [clinic["type"]]
+
+
+def test_a_retired_type_or_closed_location_is_not_offered_for_a_new_block(admin, clinic):
+    retired = make_type("Old visit", is_active=False)
+    closed = make_location("Old site", is_active=False)
+    url = reverse("scheduling:setup_block_add", kwargs={"provider_id": clinic["provider"].pk})
+    form = admin.get(url).context["form"]
+    assert retired not in form.fields["appointment_types"].queryset
+    assert closed not in form.fields["location"].queryset
+    response = admin.post(url, block_data(clinic, appointment_types=[retired.pk]))
+    assert response.status_code == 200 and "appointment_types" in response.context["form"].errors
+    response = admin.post(url, block_data(clinic, location=closed.pk))
+    assert response.status_code == 200 and "location" in response.context["form"].errors
+    assert ScheduleBlock.objects.count() == 1
+
+
 def test_a_free_block_is_removed_at_once(admin, clinic):
     url = reverse("scheduling:setup_block_delete", kwargs={"block_id": clinic["block"].pk})
     assert admin.post(url).status_code == 302
@@ -488,6 +561,25 @@ def test_a_bad_type_shows_field_errors_and_saves_nothing(admin, clinic, override
     assert response.status_code == 200
     assert field in response.context["form"].errors
     assert AppointmentType.objects.count() == 1
+
+
+def test_editing_a_type_keeps_equipment_taken_out_of_use(admin, clinic):
+    probe = make_equipment(clinic["location"], "Ultrasound probe")
+    spare = make_equipment(clinic["location"], "Spare probe", is_active=False)
+    clinic["type"].equipment.set([probe])
+    Resource.objects.filter(pk=probe.pk).update(is_active=False)
+    url = reverse("scheduling:setup_type", kwargs={"appointment_type_id": clinic["type"].pk})
+
+    response = admin.get(url)
+    assert list(response.context["form"].fields["equipment"].queryset) == [probe]
+    assert "Ultrasound probe · Lakeside Main (not in use)" in response.content.decode()
+
+    data = TYPE | {"name": "Follow-up", "is_active": "on", "equipment": [probe.pk]}
+    assert admin.post(url, data).status_code == 302
+    assert list(clinic["type"].equipment.all()) == [probe]
+    # Equipment out of use that the type did not need is still refused.
+    response = admin.post(url, data | {"equipment": [probe.pk, spare.pk]})
+    assert response.status_code == 200 and "equipment" in response.context["form"].errors
 
 
 def test_a_type_is_edited_and_retired(admin, clinic):
@@ -585,3 +677,21 @@ def test_unknown_ids_are_not_found(admin):
         ("scheduling:setup_resource", "resource_id"),
     ]:
         assert admin.get(reverse(name, kwargs={key: missing})).status_code == 404
+
+
+def test_removing_running_time_off_ends_it_now_and_says_so(desk, clinic):
+    now = timezone.now()
+    running = make_exception(
+        "time_off", now - timedelta(hours=1), now + timedelta(days=1), provider=clinic["provider"]
+    )
+    page = desk.get(reverse("scheduling:setup_exceptions")).content.decode()
+    assert "End now: reopen the rest" in page and "Remove: reopen this time" not in page
+
+    url = reverse("scheduling:setup_exception_delete", kwargs={"exception_id": running.pk})
+    response = desk.post(url, follow=True)
+
+    assert "Ended now: the rest of that time can be booked again" in response.content.decode()
+    running.refresh_from_db()
+    assert running.starts_at == now - timedelta(hours=1) and running.ends_at <= timezone.now()
+    assert AuditEvent.objects.filter(action="scheduling.exception_ended").count() == 1
+    assert not AuditEvent.objects.filter(action="scheduling.exception_deleted").exists()

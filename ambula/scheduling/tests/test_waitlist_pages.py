@@ -9,6 +9,7 @@ from django.utils import timezone
 from ambula.accounts.roles import Role
 from ambula.accounts.tests.factories import UserFactory
 from ambula.audit.models import AuditEvent
+from ambula.patients.models import Patient
 from ambula.patients.tests.factories import registered_patient
 from ambula.scheduling.availability import wall_clock
 from ambula.scheduling.booking import appointment_book, appointment_cancel
@@ -488,7 +489,7 @@ def overbook_data(clinic, **overrides) -> dict:
         "overbook-time": "09:30",
         "overbook-provider": str(clinic["provider"].pk),
         "overbook-location": str(clinic["location"].pk),
-        "overbook-overbook_reason": "Urgent: chest pain, Dr. Quill agreed",
+        "overbook-overbook_reason": "Dr. Quill agreed to fit in today",
         **overrides,
     }
 
@@ -509,10 +510,10 @@ def test_an_administrator_overbooks_on_top_of_another_visit(client, sign_in, cli
 
     overbooked = Appointment.objects.get(patient=clinic["mira"])
     assert overbooked.starts_at == taken.starts_at and overbooked.overbooked
-    assert overbooked.overbook_reason == "Urgent: chest pain, Dr. Quill agreed"
+    assert overbooked.overbook_reason == "Dr. Quill agreed to fit in today"
     body = response.content.decode()
     assert "Overbooked Mira Holt with Dr. Ada Quill" in body
-    assert "Overbooked</span>" in body and "Urgent: chest pain, Dr. Quill agreed</p>" in body
+    assert "Overbooked</span>" in body and "Dr. Quill agreed to fit in today</p>" in body
     event = AuditEvent.objects.get(action="scheduling.appointment_booked", target_id=overbooked.pk)
     assert "overbook_reason" in event.changed_fields
 
@@ -571,3 +572,57 @@ def test_overbooking_still_needs_a_free_room(client, sign_in, clinic):
     assert response.status_code == 400
     assert "No exam room is free then." in response.content.decode()
     assert not Appointment.objects.filter(patient=clinic["mira"]).exists()
+
+
+def test_overbooking_refuses_a_time_the_clocks_skip(client, sign_in, clinic, settings):
+    settings.TIME_ZONE = "America/Chicago"
+    spring_forward = date(2027, 3, 14)  # a Sunday: Chicago's clocks go from 02:00 to 03:00
+    make_block(
+        clinic["provider"], clinic["location"], weekdays=[6], starts_at=time(0), ends_at=time(8)
+    )
+    signed_in(client, sign_in, Role.ADMIN)
+    data = overbook_data(clinic, **{"overbook-date": spring_forward.isoformat()})
+
+    response = client.post(BOOK, data | {"overbook-time": "02:30"})
+
+    assert response.status_code == 400
+    assert "That time does not exist: the clocks go forward then." in response.content.decode()
+    assert "time" in response.context["overbook"].errors
+    assert not Appointment.objects.exists()  # not moved on to 03:30
+    # An hour that exists that day is booked as asked.
+    assert client.post(BOOK, data | {"overbook-time": "03:30"}).status_code == 302
+    booked = Appointment.objects.get()
+    assert timezone.localtime(booked.starts_at).time() == time(3, 30)
+
+
+# --- Restricted records ------------------------------------------------------------------------
+
+
+def restrict(patient) -> None:
+    """Restricted, with nobody in these tests as its primary care provider."""
+    Patient.objects.filter(pk=patient.pk).update(restricted=True)
+
+
+@pytest.mark.parametrize("source", ["patient", "appointment"])
+def test_adding_a_restricted_patient_asks_for_emergency_access_first(
+    client, sign_in, clinic, source
+):
+    current = book(clinic, clinic["mira"], time(11), next_monday() + timedelta(days=7))
+    restrict(clinic["mira"])
+    signed_in(client, sign_in, Role.FRONT_DESK)
+    query = {"patient": clinic["mira"].pk} if source == "patient" else {"appointment": current.pk}
+
+    response = client.get(ADD, query)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(
+        reverse("patients:emergency_access", args=[clinic["mira"].pk])
+    )
+    refused = AuditEvent.objects.get(action="patients.restricted_record_refused")
+    assert refused.patient_id == clinic["mira"].pk and refused.outcome == "denied"
+    assert not AuditEvent.objects.filter(action="scheduling.waitlist_form_opened").exists()
+    data = wishes(clinic) if source == "patient" else wishes(clinic, appointment=str(current.pk))
+    if source == "appointment":
+        del data["patient"]
+    assert client.post(ADD, data).status_code == 403
+    assert not WaitlistEntry.objects.exists()

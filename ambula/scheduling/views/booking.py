@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -18,12 +18,11 @@ from ambula.accounts.policy import Capability, require, requires
 from ambula.audit.services import record
 from ambula.patients.selectors import patient_get
 from ambula.scheduling import booking
-from ambula.scheduling.availability import wall_clock
 from ambula.scheduling.booking import SlotTaken
 from ambula.scheduling.forms import BookingForm, OverbookForm, SlotChoiceForm, SlotSearchForm
 from ambula.scheduling.selectors import appointment_get
 from ambula.scheduling.slots import next_available
-from ambula.scheduling.views.common import CATEGORY, board_url
+from ambula.scheduling.views.common import CATEGORY, board_url, when_text
 
 SLOT_LIMIT = 24
 
@@ -74,11 +73,6 @@ def _picker(
         "slot_days": slots,
         "picker_message": message,
     }
-
-
-def _when(moment) -> str:
-    """A visit's time for a message, in the practice's zone and the user's language."""
-    return formats.date_format(timezone.localtime(moment), "D j M, H:i")
 
 
 def _booking_patient(request: HttpRequest, source) -> object | None:
@@ -137,7 +131,7 @@ def book(request: HttpRequest) -> HttpResponse:
                 % {
                     "patient": f"{patient.given_name} {patient.family_name}",
                     "provider": appointment.provider,
-                    "when": _when(appointment.starts_at),
+                    "when": when_text(appointment.starts_at),
                 },
             )
             return redirect(
@@ -190,7 +184,7 @@ def _overbook(request: HttpRequest, patient, form: OverbookForm) -> HttpResponse
             provider=chosen["provider"],
             location=chosen["location"],
             appointment_type=chosen["appointment_type"],
-            starts_at=wall_clock(chosen["date"], chosen["time"]),
+            starts_at=form.starts_at(),
             overbook_reason=chosen["overbook_reason"],
         )
     except SlotTaken as error:  # overbooking still needs a free room and the equipment
@@ -205,7 +199,7 @@ def _overbook(request: HttpRequest, patient, form: OverbookForm) -> HttpResponse
         % {
             "patient": f"{patient.given_name} {patient.family_name}",
             "provider": appointment.provider,
-            "when": _when(appointment.starts_at),
+            "when": when_text(appointment.starts_at),
         },
     )
     return redirect(
@@ -244,7 +238,7 @@ def reschedule(request: HttpRequest, appointment_id) -> HttpResponse:
                 request,
                 _("Moved to %(when)s with %(provider)s.")
                 % {
-                    "when": _when(moved.starts_at),
+                    "when": when_text(moved.starts_at),
                     "provider": moved.provider,
                 },
             )

@@ -1,5 +1,5 @@
-"""What the schedule pages share: the day and location a page is about, the board's URL, and
-going ahead with a change that would affect booked appointments.
+"""What the schedule pages share: the day and location a page is about, the board's URL, a
+visit's time in a message, and going ahead with a change that would affect booked appointments.
 
 Such a change (a block, time off, a closure) is refused by its service; the page then lists
 those appointments and offers to go ahead. The confirmation names the appointments it covers,
@@ -9,12 +9,12 @@ so a change that would affect others asks again.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from urllib.parse import urlencode
 
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.dateparse import parse_date
 
 from ambula.audit.services import record
@@ -41,6 +41,11 @@ def board_url(location: Location | None, day: date) -> str:
     query = {"location": str(location.pk)} if location is not None else {}
     query["date"] = day.isoformat()
     return f"{reverse('scheduling:day_board')}?{urlencode(query)}"
+
+
+def when_text(moment: datetime) -> str:
+    """A visit's time for a message, in the practice's zone and the user's language."""
+    return formats.date_format(timezone.localtime(moment), "D j M, H:i")
 
 
 def attempt_change(request: HttpRequest, change: Callable[[bool], object]) -> TemplateChange | None:

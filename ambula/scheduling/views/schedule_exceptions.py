@@ -65,9 +65,12 @@ def exceptions(request: HttpRequest) -> HttpResponse:
             if warning is None:
                 messages.success(request, _("Blocked out. No one can book that time."))
                 return redirect("scheduling:setup_exceptions")
-    upcoming = list(upcoming_exception_list(actor=request.user, since=timezone.now()))
+    moment = timezone.now()
+    upcoming = list(upcoming_exception_list(actor=request.user, since=moment))
     for exception in upcoming:
         exception.period_text = period_text(exception.starts_at, exception.ends_at)
+        # Removing a running one ends it now, so its button says so.
+        exception.running = exception.starts_at < moment
     context = {"title": _("Time off & closures"), "form": form, "upcoming": upcoming}
     if warning is not None:
         target = form.cleaned_data["provider"] or form.cleaned_data["location"]
@@ -80,9 +83,20 @@ def exceptions(request: HttpRequest) -> HttpResponse:
 def exception_delete(request: HttpRequest, exception_id) -> HttpResponse:
     exception = exception_get(actor=request.user, exception_id=exception_id)
     try:
-        schedule_templates.schedule_exception_delete(actor=request.user, exception=exception)
+        outcome = schedule_templates.schedule_exception_delete(
+            actor=request.user, exception=exception
+        )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, _("Removed: that time can be booked again."))
+        if outcome == "ended":
+            messages.success(
+                request,
+                _(
+                    "Ended now: the rest of that time can be booked again; the part already "
+                    "passed stays on record."
+                ),
+            )
+        else:
+            messages.success(request, _("Removed: that time can be booked again."))
     return redirect("scheduling:setup_exceptions")

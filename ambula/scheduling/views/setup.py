@@ -76,11 +76,15 @@ def hours_summary(rows) -> list[str]:
 
 
 def template_summary(provider: Provider, today) -> dict:
-    """A provider's current weekly template in brief: days, hours a week, locations."""
+    """A provider's weekly template as it stands today: days, hours a week, locations.
+
+    Only blocks valid today count: a block and the one replacing it from a later date would
+    otherwise both be counted, doubling the hours.
+    """
     blocks = [
         block
         for block in provider.blocks.all()
-        if block.valid_until is None or block.valid_until >= today
+        if block.valid_from <= today and (block.valid_until is None or block.valid_until >= today)
     ]
     minutes = sum(
         (block.ends_at.hour * 60 + block.ends_at.minute)

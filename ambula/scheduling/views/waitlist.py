@@ -14,7 +14,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -28,7 +28,7 @@ from ambula.scheduling.availability import problems_with
 from ambula.scheduling.booking import SlotTaken
 from ambula.scheduling.models import Appointment, WaitlistEntry
 from ambula.scheduling.selectors import appointment_get
-from ambula.scheduling.views.common import CATEGORY, board_url
+from ambula.scheduling.views.common import CATEGORY, board_url, when_text
 from ambula.scheduling.waitlist_forms import (
     ClaimForm,
     SlotForm,
@@ -77,10 +77,6 @@ def _audit_shown(actor, entries: list[WaitlistEntry], **changes) -> None:
                 patient_id=entry.patient_id,
                 changes=changes or None,
             )
-
-
-def _when(moment) -> str:
-    return formats.date_format(timezone.localtime(moment), "D j M, H:i")
 
 
 def _patient_name(patient) -> str:
@@ -144,9 +140,17 @@ def _source(request: HttpRequest, data) -> tuple[object | None, Appointment | No
     """The patient to add and, from an appointment ("wants an earlier time"), that visit."""
     if data.get("appointment"):
         appointment = appointment_get(actor=request.user, appointment_id=data["appointment"])
-        return appointment.patient, appointment
+        # The visit's patient is opened as the chart link would be: a restricted record needs
+        # a care relationship or emergency access here too.
+        patient = patient_get(
+            actor=request.user, patient_id=appointment.patient_id, check_restriction=True
+        )
+        return patient, appointment
     if data.get("patient"):
-        return patient_get(actor=request.user, patient_id=data["patient"]), None
+        patient = patient_get(
+            actor=request.user, patient_id=data["patient"], check_restriction=True
+        )
+        return patient, None
     return None, None
 
 
@@ -305,11 +309,11 @@ def slot(request: HttpRequest) -> HttpResponse:
 def _claimed_message(entry: WaitlistEntry, booked: Appointment) -> str:
     facts = {
         "patient": _patient_name(entry.patient),
-        "when": _when(booked.starts_at),
+        "when": when_text(booked.starts_at),
         "provider": booked.provider,
     }
     if booked.rescheduled_from_id:
-        facts["old"] = _when(booked.rescheduled_from.starts_at)
+        facts["old"] = when_text(booked.rescheduled_from.starts_at)
         return (
             _("Moved %(patient)s's appointment from %(old)s to %(when)s with %(provider)s.") % facts
         )
