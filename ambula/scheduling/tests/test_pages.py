@@ -11,6 +11,7 @@ from django.utils import timezone
 from ambula.accounts.roles import Role
 from ambula.accounts.tests.factories import UserFactory
 from ambula.audit.models import AuditEvent
+from ambula.patients.models import Patient
 from ambula.patients.tests.factories import registered_patient
 from ambula.scheduling import booking
 from ambula.scheduling.availability import practice_zone, wall_clock
@@ -300,3 +301,20 @@ def test_the_board_costs_the_same_queries_for_one_visit_or_many(
     assert reverse("scheduling:check_in", kwargs={"appointment_id": first.pk}) in page
     assert reverse("scheduling:cancel", kwargs={"appointment_id": first.pk}) in page
     assert reverse("patients:chart", kwargs={"patient_id": first.patient_id}) in page
+
+
+def test_moving_a_restricted_patients_visit_asks_for_emergency_access_first(
+    client, sign_in, clinic
+):
+    appointment = book_at(clinic, next_monday())
+    Patient.objects.filter(pk=clinic["patient"].pk).update(restricted=True)
+    sign_in(client, clinic["clerk"])
+    emergency = reverse("patients:emergency_access", args=[clinic["patient"].pk])
+
+    page = client.get(reverse("scheduling:reschedule", kwargs={"appointment_id": appointment.pk}))
+    picker = client.get(reverse("scheduling:slots"), {"appointment": appointment.pk})
+
+    assert page.status_code == picker.status_code == 302
+    assert page["Location"].startswith(emergency) and picker["Location"].startswith(emergency)
+    assert AuditEvent.objects.filter(action="patients.restricted_record_refused").count() == 2
+    assert not AuditEvent.objects.filter(action="scheduling.booking_opened").exists()

@@ -75,6 +75,14 @@ def _picker(
     }
 
 
+def _appointment_to_move(request: HttpRequest, appointment_id):
+    """The appointment, once its patient's record may be opened: a restricted record asks for
+    emergency access first, as booking for the patient does."""
+    appointment = appointment_get(actor=request.user, appointment_id=appointment_id)
+    patient_get(actor=request.user, patient_id=appointment.patient_id)
+    return appointment
+
+
 def _booking_patient(request: HttpRequest, source) -> object | None:
     patient_id = source.get("patient", "")
     if not patient_id:
@@ -213,7 +221,7 @@ def _overbook(request: HttpRequest, patient, form: OverbookForm) -> HttpResponse
 @requires(Capability.MANAGE_SCHEDULE)
 @require_http_methods(["GET", "POST"])
 def reschedule(request: HttpRequest, appointment_id) -> HttpResponse:
-    appointment = appointment_get(actor=request.user, appointment_id=appointment_id)
+    appointment = _appointment_to_move(request, appointment_id)
     data = request.POST if request.method == "POST" else request.GET
     message, status = "", 200
     confirm = SlotChoiceForm(data) if data.get("start") else None
@@ -282,7 +290,7 @@ def slots(request: HttpRequest) -> HttpResponse:
     """The slot picker alone (htmx): for a booking (`patient`) or a move (`appointment`)."""
     appointment_type = None
     if request.GET.get("appointment"):
-        appointment = appointment_get(actor=request.user, appointment_id=request.GET["appointment"])
+        appointment = _appointment_to_move(request, request.GET["appointment"])
         appointment_type = appointment.appointment_type
         pick_url = reverse("scheduling:reschedule", kwargs={"appointment_id": appointment.pk})
         base = {}
