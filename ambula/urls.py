@@ -7,6 +7,7 @@ urlpatterns = [
     path("patients/", include("ambula.patients.urls")),
     path("schedule/", include("ambula.scheduling.urls")),
     path("codes/", include("ambula.terminology.urls")),
+    path("fhir/", include("ambula.fhir.urls")),
 ]
 
 handler400 = "ambula.core.handlers.bad_request"

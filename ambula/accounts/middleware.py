@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 
 from ambula.accounts import sessions
-from ambula.accounts.policy import PUBLIC, SIGNED_IN, can, declared_access
+from ambula.accounts.policy import BEARER_TOKEN, PUBLIC, SIGNED_IN, can, declared_access
 from ambula.audit.models import AuditEvent
 from ambula.audit.services import record
 from ambula.core.selectors import practice_get
@@ -63,7 +63,7 @@ class AccessPolicyMiddleware:
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         access = declared_access(view_func)
-        if access == PUBLIC:
+        if access in (PUBLIC, BEARER_TOKEN):
             return None
         if access is None:
             logger.error("view %s declares no access; refused", request.resolver_match.view_name)

@@ -138,6 +138,8 @@ def visible(user: Any, capability: Capability, queryset: QuerySet) -> QuerySet:
 # --- View declarations -------------------------------------------------------------------------
 
 PUBLIC = "public"
+# The API decides per request from the bearer token and the user's role (ambula/fhir/access.py).
+BEARER_TOKEN = "bearer_token"  # noqa: S105 (a declaration's name, not a secret)
 SIGNED_IN = "signed_in"
 
 
@@ -154,6 +156,12 @@ def requires(capability: Capability) -> Callable:
 def public(view: Callable) -> Callable:
     """Declare a view open to everyone, signed in or not."""
     view.access = PUBLIC
+    return view
+
+
+def bearer_token(view: Callable) -> Callable:
+    """Declare an API view that authenticates a bearer token and checks the policy itself."""
+    view.access = BEARER_TOKEN
     return view
 
 

@@ -13,7 +13,7 @@ from django.http import HttpResponse
 from django.urls import URLPattern, URLResolver, get_resolver, path, reverse
 from PIL import Image
 
-from ambula.accounts.policy import PUBLIC, SIGNED_IN, can, declared_access
+from ambula.accounts.policy import BEARER_TOKEN, PUBLIC, SIGNED_IN, can, declared_access
 from ambula.accounts.roles import Role
 from ambula.accounts.tests.factories import UserFactory
 from ambula.audit.services import record
@@ -44,6 +44,9 @@ SAMPLE_ARGUMENTS = {
     "token": "c0ffee-0000000000000000000000000000",
     "action": "unlock",
     "status": "resolved",
+    "resource_type": "Patient",
+    "version_id": "1",
+    "rest": "nothing-here",
 }
 
 
@@ -212,6 +215,9 @@ def test_role_url_matrix(client, practice, sign_in, name, role):
     assert response.status_code < 500, response.status_code
     if access == PUBLIC:
         assert response.status_code != 403
+    elif access == BEARER_TOKEN:
+        # The API takes bearer tokens only: a signed-in browser session opens nothing there.
+        assert response.status_code == 401
     elif user is None:
         assert response.status_code == 302
         assert response["Location"].startswith("/accounts/login/?next=")
