@@ -64,6 +64,10 @@ def _refuse(principal: Principal, mapper: ResourceMapper, letter: str, why: str)
 
 def check_record(principal: Principal, mapper: ResourceMapper, grant: Grant, obj: Any) -> None:
     """One record: inside the grant's compartment (else 404) and not restricted (else 403)."""
+    if mapper.narrows_by_user and not (
+        mapper.visible(principal.user, mapper.model._default_manager.filter(pk=obj.pk)).exists()
+    ):
+        raise not_found(mapper.resource_type, mapper.resource_id(obj))
     patient_id = mapper.patient_id_of(obj)
     if patient_id is None:
         return
@@ -83,6 +87,7 @@ def check_record(principal: Principal, mapper: ResourceMapper, grant: Grant, obj
 def narrowed(principal: Principal, mapper: ResourceMapper, grant: Grant, queryset: QuerySet):
     """A search's records: the grant's compartment, and restricted patients only where the
     user has a care relationship or current emergency access."""
+    queryset = mapper.visible(principal.user, queryset)
     path = mapper.patient_path
     if path is None:
         return queryset

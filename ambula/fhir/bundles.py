@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from django.db import transaction
 from django.http import QueryDict
 
+from ambula.audit.models import AuditEvent
 from ambula.audit.services import record
 from ambula.fhir import interactions
 from ambula.fhir.errors import FhirError
@@ -44,13 +45,13 @@ def process(exchange: Exchange, bundle: dict) -> Reply:
     if kind == "batch":
         responses = [_run_alone(exchange, entry) for entry in entries]
     else:
-        responses = _run_transaction(exchange, entries)
-    record(
-        actor=exchange.principal.user,
-        action="fhir.bundle_processed",
-        category="api",
-        changes={"client": exchange.principal.client_id, "type": kind, "entries": len(entries)},
-    )
+        try:
+            responses = _run_transaction(exchange, entries)
+        except FhirError:
+            # Everything it did was rolled back, its audit events too: record the attempt.
+            _audit(exchange, kind, len(entries), AuditEvent.Outcome.FAILURE)
+            raise
+    _audit(exchange, kind, len(entries), AuditEvent.Outcome.SUCCESS)
     return Reply(
         200,
         {
@@ -58,6 +59,16 @@ def process(exchange: Exchange, bundle: dict) -> Reply:
             "type": f"{kind}-response",
             "entry": responses,
         },
+    )
+
+
+def _audit(exchange: Exchange, kind: str, entries: int, outcome: str) -> None:
+    record(
+        actor=exchange.principal.user,
+        action="fhir.bundle_processed",
+        category="api",
+        outcome=outcome,
+        changes={"client": exchange.principal.client_id, "type": kind, "entries": entries},
     )
 
 
@@ -93,7 +104,7 @@ def _run_alone(exchange: Exchange, entry: dict) -> dict:
 
 
 def _run_transaction(exchange: Exchange, entries: list[dict]) -> list[dict]:
-    ordered = sorted(range(len(entries)), key=lambda i: ORDER[entries[i]["request"]["method"]])
+    ordered = _in_order(entries)
     replies: dict[int, dict] = {}
     new_ids: dict[str, str] = {}
     with transaction.atomic():
@@ -102,7 +113,7 @@ def _run_transaction(exchange: Exchange, entries: list[dict]) -> list[dict]:
             if new_ids and "resource" in entry:
                 entry = {**entry, "resource": _rewritten(entry["resource"], new_ids)}
             try:
-                reply = _run(exchange, entry, minimal=False)
+                reply = _run(exchange, entry)
             except FhirError as error:
                 error.issues = [
                     {**issue, "diagnostics": f"Bundle.entry[{index}]: {issue['diagnostics']}"}
@@ -116,6 +127,31 @@ def _run_transaction(exchange: Exchange, entries: list[dict]) -> list[dict]:
     return [replies[index] for index in range(len(entries))]
 
 
+def _in_order(entries: list[dict]) -> list[int]:
+    """FHIR's order (DELETE, POST, PUT, GET), and among the POSTs each entry after the new
+    resources it points to by `urn:uuid:`, whatever order the client listed them in."""
+    by_method = sorted(range(len(entries)), key=lambda i: ORDER[entries[i]["request"]["method"]])
+    posts = [i for i in by_method if entries[i]["request"]["method"] == "POST"]
+    placeholders = {
+        i: json.dumps(entries[i]["fullUrl"])
+        for i in posts
+        if str(entries[i].get("fullUrl", "")).startswith("urn:uuid:")
+    }
+    needs = {
+        i: {j for j, text in placeholders.items() if j != i and text in json.dumps(entries[i])}
+        for i in posts
+    }
+    settled: list[int] = []
+    while len(settled) < len(posts):
+        ready = [i for i in posts if i not in settled and needs[i] <= set(settled)]
+        if not ready:
+            raise FhirError(400, "invalid", "The transaction's urn:uuid references form a cycle.")
+        settled.append(ready[0])
+    first_post = by_method.index(posts[0]) if posts else 0
+    rest = [i for i in by_method if i not in posts]
+    return rest[:first_post] + settled + rest[first_post:]
+
+
 def _rewritten(resource: dict, new_ids: dict[str, str]) -> dict:
     text = json.dumps(resource)
     for placeholder, reference in new_ids.items():
@@ -123,7 +159,7 @@ def _rewritten(resource: dict, new_ids: dict[str, str]) -> dict:
     return json.loads(text)
 
 
-def _run(exchange: Exchange, entry: dict, minimal: bool = False) -> Reply:
+def _run(exchange: Exchange, entry: dict) -> Reply:
     request = entry["request"]
     method = request["method"]
     parts = urlsplit(request["url"])

@@ -260,7 +260,9 @@ def _included(exchange: Exchange, mapper: ResourceMapper, request, matches) -> l
 
 def _key_attribute(field_name: str) -> str:
     # "patient" and "patient_id" both name the foreign key; the instance holds it as *_id.
-    return field_name if field_name.endswith("_id") else f"{field_name}_id"
+    if field_name in ("pk", "id") or field_name.endswith("_id"):
+        return field_name
+    return f"{field_name}_id"
 
 
 def _add_readable(exchange, mapper: ResourceMapper, condition: dict, found: dict) -> None:
@@ -299,6 +301,8 @@ def _body_reply(exchange: Exchange, status: int, resource: dict, headers: dict) 
 
 def create(exchange: Exchange, resource_type: str, body: dict, if_none_exist: str = "") -> Reply:
     mapper = mapper_for(resource_type)
+    if "create" not in mapper.interactions():
+        raise FhirError(405, "not-supported", f"{resource_type} cannot be created here.")
     check(body, resource_type)
     grant = grant_for(exchange.principal, mapper, "c")
     if if_none_exist:

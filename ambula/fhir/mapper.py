@@ -45,12 +45,25 @@ class ResourceMapper:
     # Domain field names to FHIRPath, for the element paths of a 422.
     element_paths: ClassVar[dict[str, str]] = {}
     versioned: ClassVar[bool] = True
+    # The field _lastUpdated searches and sorts on.
+    last_updated_field: ClassVar[str] = "updated_at"
 
     # --- reading ---------------------------------------------------------------------------
 
     def queryset(self) -> models.QuerySet:
-        """Every record of this type, with what to_fhir needs joined in."""
+        """The records searches find, with what to_fhir needs joined in.
+
+        Records the API shows as deleted (`is_deleted`) are left out here, and `get()` still
+        finds them, so that a search never lists them and a read answers 410.
+        """
         return self.model._default_manager.all()
+
+    def visible(self, user: Any, queryset: models.QuerySet) -> models.QuerySet:
+        """Narrow to what this user may see beyond role and compartment (e.g. by category).
+
+        A record left out is a 404 to a read, as if it did not exist.
+        """
+        return queryset
 
     def get(self, resource_id: str) -> Any:
         try:
@@ -70,7 +83,7 @@ class ResourceMapper:
         return False
 
     def last_updated(self, obj: Any) -> dt.datetime:
-        return obj.updated_at
+        return getattr(obj, self.last_updated_field)
 
     def patient_id_of(self, obj: Any):
         if self.patient_path is None:
@@ -113,6 +126,10 @@ class ResourceMapper:
             if getattr(type(self), name) is not getattr(ResourceMapper, name):
                 found.append(name)
         return found
+
+    @property
+    def narrows_by_user(self) -> bool:
+        return self.model is not None and type(self).visible is not ResourceMapper.visible
 
     def render(self, obj: Any) -> dict:
         """The whole resource, with meta.versionId and meta.lastUpdated of its version."""

@@ -17,8 +17,14 @@ MAX_COUNT = 200  # a bigger _count is capped, as the specification allows
 CONTROLS = {"_count", "_offset", "_sort", "_include", "_revinclude", "_total", "_format"}
 COMMON_PARAMS: dict[str, SearchParam] = {
     "_id": IdParam(documentation="The resource's id."),
-    "_lastUpdated": DateParam(field="updated_at", documentation="When it last changed."),
+    "_lastUpdated": DateParam(documentation="When it last changed."),
 }
+
+
+def _param(mapper: ResourceMapper, name: str) -> SearchParam:
+    if name == "_lastUpdated":
+        return DateParam(field=mapper.last_updated_field)
+    return COMMON_PARAMS.get(name) or mapper.search_params[name]
 
 
 @dataclass
@@ -104,7 +110,7 @@ def _read_control(request: SearchRequest, mapper, name: str, values: list[str]) 
 
 def _sort_field(mapper: ResourceMapper, part: str) -> str | None:
     name = part.removeprefix("-")
-    fields = {"_lastUpdated": "updated_at", "_id": "pk", **mapper.sort_fields}
+    fields = {"_lastUpdated": mapper.last_updated_field, "_id": "pk", **mapper.sort_fields}
     if name not in fields:
         return None
     return ("-" if part.startswith("-") else "") + fields[name]
@@ -112,8 +118,7 @@ def _sort_field(mapper: ResourceMapper, part: str) -> str | None:
 
 def filtered(mapper: ResourceMapper, queryset: QuerySet, request: SearchRequest) -> QuerySet:
     for name, modifier, values in request.filters:
-        param = COMMON_PARAMS.get(name) or mapper.search_params[name]
-        queryset = param.apply(queryset, name, modifier, values)
+        queryset = _param(mapper, name).apply(queryset, name, modifier, values)
     return queryset
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from django.db import IntegrityError, transaction
 from django.db.models.signals import post_save
 
+from ambula.fhir.errors import FhirError
 from ambula.fhir.models import ResourceVersion
 
 if TYPE_CHECKING:
@@ -73,9 +74,11 @@ def _record_after_commit(mapper: ResourceMapper, pk) -> None:
     # After the commit, so that a record saved several times in one transaction gets one
     # version (stamp() finds the later renderings identical) and a rolled-back change none.
     def record() -> None:
-        obj = mapper.queryset().filter(pk=pk).first()
-        if obj is not None:
-            mapper.stamp(obj)
+        try:
+            obj = mapper.get(str(pk))
+        except FhirError:
+            return  # gone already, or not shown through the API
+        mapper.stamp(obj)
 
     transaction.on_commit(record)
 
