@@ -70,18 +70,20 @@ def _reading(query: str) -> Q:
         family, _, given = text.partition(",")
         if not search_form(family):
             return Q(pk__in=[])  # nothing before the comma: match nobody, not everybody
-        condition = _prefix("search_family_name", search_form(family))
+        condition = indexed_prefix("search_family_name", search_form(family))
         if given.strip():
-            condition &= _prefix("search_given_name", search_form(given))
+            condition &= indexed_prefix("search_given_name", search_form(given))
         return condition
     condition = Q()
     for word in text.split():
         word = search_form(word)
-        condition &= _prefix("search_family_name", word) | _prefix("search_given_name", word)
+        condition &= indexed_prefix("search_family_name", word) | indexed_prefix(
+            "search_given_name", word
+        )
     return condition
 
 
-def _prefix(field: str, text: str) -> Q:
+def indexed_prefix(field: str, text: str) -> Q:
     """Values of `field` starting with `text`, in a form the database answers from its index.
 
     PostgreSQL answers LIKE 'text%' from the pattern-ops index Django adds for indexed

@@ -27,7 +27,7 @@ from ambula.patients.models import (
     digits_only,
     search_form,
 )
-from ambula.patients.selectors import _prefix
+from ambula.patients.selectors import indexed_prefix
 from ambula.patients.services import patient_register
 from ambula.scheduling.models import Provider
 
@@ -128,7 +128,7 @@ def _name_words(value: str, fields: tuple[str, ...], modifier: str) -> Q:
             if modifier == "contains":
                 alternatives |= Q(**{f"{name}__contains": word})
             else:
-                alternatives |= _prefix(name, word)
+                alternatives |= indexed_prefix(name, word)
         condition &= alternatives
     return condition
 
