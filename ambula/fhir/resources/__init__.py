@@ -22,8 +22,4 @@ MODULES = (
 
 def load_all() -> None:
     for name in MODULES:
-        try:
-            import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"{__name__}.{name}":
-                raise
+        import_module(f"{__name__}.{name}")
