@@ -3,12 +3,20 @@ implemented: each type's interactions, search parameters, includes and profiles.
 
 from __future__ import annotations
 
+from django.urls import reverse
+
 from ambula import __version__
 from ambula.fhir.registry import all_mappers
 from ambula.fhir.search import COMMON_PARAMS
 
 # When this statement last changed: update it with the API.
 STATEMENT_DATE = "2026-11-28"
+OAUTH_URIS = {
+    "authorize": "authorize",
+    "token": "token",
+    "revoke": "revoke-token",
+    "introspect": "introspect",
+}
 SMART_EXTENSION = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 
 
@@ -44,14 +52,14 @@ def statement(base: str) -> dict:
                     ],
                     "description": "OAuth 2.0 with SMART App Launch v2: authorization code with "
                     "PKCE for apps, SMART Backend Services (private_key_jwt) and client secrets "
-                    f"for integrations. Discovery: {root}/.well-known/smart-configuration",
+                    "for integrations. Discovery: "
+                    f"{root}{reverse('smart:smart_configuration')}",
                     "extension": [
                         {
                             "url": SMART_EXTENSION,
                             "extension": [
-                                {"url": "authorize", "valueUri": f"{root}/oauth/authorize/"},
-                                {"url": "token", "valueUri": f"{root}/oauth/token/"},
-                                {"url": "revoke", "valueUri": f"{root}/oauth/revoke_token/"},
+                                {"url": name, "valueUri": root + reverse(f"oauth2_provider:{view}")}
+                                for name, view in OAUTH_URIS.items()
                             ],
                         }
                     ],
