@@ -50,8 +50,9 @@ def setup(data_dir: Path) -> None:
         call_command("flush", interactive=False, verbosity=0)  # a scratch database, emptied
 
 
-def fill(fill_ratio: float):
-    """30 providers over 3 locations, weekday templates, a year of appointments."""
+def fill(fill_ratio: float, patients: list | None = None):
+    """30 providers over 3 locations, weekday templates, a year of appointments (for 50 new
+    patients, or spread over the `patients` given)."""
     from ambula.accounts.roles import Role
     from ambula.accounts.services import user_create
     from ambula.patients.tests.factories import registered_patient
@@ -67,7 +68,8 @@ def fill(fill_ratio: float):
         roles=[Role.FRONT_DESK],
         password=PASSWORD,
     )
-    patients = [registered_patient(actor=clerk) for _ in range(50)]
+    if patients is None:
+        patients = [registered_patient(actor=clerk) for _ in range(50)]
     locations = [f.make_location(f"Site {number}") for number in range(LOCATIONS)]
     rooms = {
         location.pk: [f.make_room(location, f"Room {n}") for n in range(PROVIDERS // LOCATIONS + 2)]

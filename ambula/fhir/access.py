@@ -17,7 +17,7 @@ from ambula.audit.models import AuditEvent
 from ambula.audit.services import record
 from ambula.core.models import Practice
 from ambula.core.selectors import practice_get
-from ambula.fhir.errors import forbidden, not_found
+from ambula.fhir.errors import FhirError, forbidden, not_found
 from ambula.fhir.mapper import ResourceMapper
 from ambula.patients.emergency import EmergencyAccessRequired, check_restricted_access
 from ambula.patients.models import EmergencyAccess
@@ -43,7 +43,13 @@ def grant_for(principal: Principal, mapper: ResourceMapper, letter: str) -> Gran
             f"The user's role does not allow {WORDS[letter]} on {mapper.resource_type}."
         )
     if mapper.patient_path is None:
-        return Grant(None)  # not patient data: a patient-scoped token reads it unnarrowed
+        if grant.patient_id is not None and not mapper.open_to_patient_scopes:
+            _refuse(principal, mapper, letter, "scope")
+            raise forbidden(
+                f"{mapper.resource_type} spans every patient: a patient-scoped token cannot "
+                "reach it."
+            )
+        return Grant(None)  # not one patient's data: a patient-scoped token reads it whole
     return grant
 
 
@@ -62,26 +68,55 @@ def _refuse(principal: Principal, mapper: ResourceMapper, letter: str, why: str)
     )
 
 
+class Refused(FhirError):
+    """A record this request may not touch. Recorded by the outermost layer (`record()`),
+    after any rollback: inside a write's transaction the event would be rolled back too."""
+
+    def __init__(self, error: FhirError, principal: Principal, mapper, patient_id, why: str):
+        super().__init__(error.status, "", "", issues=error.issues)
+        self.principal = principal
+        self.resource_type = mapper.resource_type
+        self.patient_id = patient_id
+        self.why = why
+
+    def record(self) -> None:
+        record(
+            actor=self.principal.user,
+            action="fhir.refused",
+            category="api",
+            outcome=AuditEvent.Outcome.DENIED,
+            patient_id=self.patient_id,
+            changes={
+                "client": self.principal.client_id,
+                "resource_type": self.resource_type,
+                "refused_by": self.why,
+            },
+        )
+
+
 def check_record(principal: Principal, mapper: ResourceMapper, grant: Grant, obj: Any) -> None:
-    """One record: inside the grant's compartment (else 404) and not restricted (else 403)."""
+    """One record: visible to the user and inside the grant's compartment (else 404, as if it
+    did not exist), and not restricted (else 403)."""
+    patient_id = mapper.patient_id_of(obj)
+    missing = not_found(mapper.resource_type, mapper.resource_id(obj))
     if mapper.narrows_by_user and not (
         mapper.visible(principal.user, mapper.model._default_manager.filter(pk=obj.pk)).exists()
     ):
-        raise not_found(mapper.resource_type, mapper.resource_id(obj))
-    patient_id = mapper.patient_id_of(obj)
+        raise Refused(missing, principal, mapper, patient_id, "visibility")
     if patient_id is None:
         return
     if grant.patient_id is not None and str(patient_id) != str(grant.patient_id):
-        raise not_found(mapper.resource_type, mapper.resource_id(obj))
+        raise Refused(missing, principal, mapper, patient_id, "compartment")
     patient = obj if mapper.patient_path == "" else getattr(obj, mapper.patient_path)
     if patient.restricted:
         try:
             check_restricted_access(actor=principal.user, patient=patient)
         except EmergencyAccessRequired:
-            raise forbidden(
+            restricted = forbidden(
                 "This patient's record is restricted. Open it in Ambula with emergency "
                 "access first; the API then follows that access while it lasts."
-            ) from None
+            )
+            raise Refused(restricted, principal, mapper, patient_id, "restricted record") from None
 
 
 def narrowed(principal: Principal, mapper: ResourceMapper, grant: Grant, queryset: QuerySet):

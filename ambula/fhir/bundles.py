@@ -9,6 +9,8 @@ the new ids, and the first failure rolls everything back and is the answer.
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from django.db import transaction
@@ -17,6 +19,7 @@ from django.http import QueryDict
 from ambula.audit.models import AuditEvent
 from ambula.audit.services import record
 from ambula.fhir import interactions
+from ambula.fhir.access import Refused
 from ambula.fhir.errors import FhirError
 from ambula.fhir.interactions import Exchange, Reply
 
@@ -75,9 +78,10 @@ def _audit(exchange: Exchange, kind: str, entries: int, outcome: str) -> None:
 def _check_entry(entry, index: int) -> None:
     where = f"Bundle.entry[{index}]"
     request = entry.get("request") if isinstance(entry, dict) else None
+    method = request.get("method") if isinstance(request, dict) else None
     if (
-        not isinstance(request, dict)
-        or request.get("method") not in ORDER
+        not isinstance(method, str)
+        or method not in ORDER
         or not isinstance(request.get("url"), str)
     ):
         raise FhirError(
@@ -86,11 +90,23 @@ def _check_entry(entry, index: int) -> None:
             f"{where}.request needs a method (GET, POST, PUT, DELETE) and a url.",
             expression=[f"{where}.request"],
         )
-    if request["method"] in ("POST", "PUT") and not isinstance(entry.get("resource"), dict):
+    for name in ("ifNoneExist", "ifMatch"):
+        if not isinstance(request.get(name, ""), str):
+            raise FhirError(
+                400,
+                "structure",
+                f"{where}.request.{name} must be a string.",
+                expression=[f"{where}.request.{name}"],
+            )
+    if not isinstance(entry.get("fullUrl", ""), str):
+        raise FhirError(
+            400, "structure", f"{where}.fullUrl must be a string.", expression=[f"{where}.fullUrl"]
+        )
+    if method in ("POST", "PUT") and not isinstance(entry.get("resource"), dict):
         raise FhirError(
             400,
             "structure",
-            f"{where} needs a resource to {request['method']}.",
+            f"{where} needs a resource to {method}.",
             expression=[f"{where}.resource"],
         )
 
@@ -98,7 +114,10 @@ def _check_entry(entry, index: int) -> None:
 def _run_alone(exchange: Exchange, entry: dict) -> dict:
     try:
         with transaction.atomic():
-            return _response(_run(exchange, entry))
+            return _response(_run(exchange, entry), exchange)
+    except Refused as refused:
+        refused.record()
+        return {"response": {"status": str(refused.status), "outcome": refused.outcome()}}
     except FhirError as error:
         return {"response": {"status": str(error.status), "outcome": error.outcome()}}
 
@@ -107,13 +126,15 @@ def _run_transaction(exchange: Exchange, entries: list[dict]) -> list[dict]:
     ordered = _in_order(entries)
     replies: dict[int, dict] = {}
     new_ids: dict[str, str] = {}
+    # The new ids come from the created resources, whatever the client prefers to get back.
+    inner = replace(exchange, prefer_return="representation")
     with transaction.atomic():
         for index in ordered:
             entry = entries[index]
             if new_ids and "resource" in entry:
                 entry = {**entry, "resource": _rewritten(entry["resource"], new_ids)}
             try:
-                reply = _run(exchange, entry)
+                reply = _run(inner, entry)
             except FhirError as error:
                 error.issues = [
                     {**issue, "diagnostics": f"Bundle.entry[{index}]: {issue['diagnostics']}"}
@@ -123,7 +144,7 @@ def _run_transaction(exchange: Exchange, entries: list[dict]) -> list[dict]:
             full_url = entry.get("fullUrl", "")
             if full_url.startswith("urn:uuid:") and reply.body and "id" in reply.body:
                 new_ids[full_url] = f"{reply.body['resourceType']}/{reply.body['id']}"
-            replies[index] = _response(reply)
+            replies[index] = _response(reply, exchange)
     return [replies[index] for index in range(len(entries))]
 
 
@@ -132,37 +153,50 @@ def _in_order(entries: list[dict]) -> list[int]:
     resources it points to by `urn:uuid:`, whatever order the client listed them in."""
     by_method = sorted(range(len(entries)), key=lambda i: ORDER[entries[i]["request"]["method"]])
     posts = [i for i in by_method if entries[i]["request"]["method"] == "POST"]
-    placeholders = {
-        i: json.dumps(entries[i]["fullUrl"])
+    creator = {
+        entries[i]["fullUrl"]: i
         for i in posts
         if str(entries[i].get("fullUrl", "")).startswith("urn:uuid:")
     }
     needs = {
-        i: {j for j, text in placeholders.items() if j != i and text in json.dumps(entries[i])}
+        i: {creator[found] for found in _placeholders(entries[i].get("resource"))} - {i}
         for i in posts
     }
+    needs = {i: {j for j in wanted if j in needs} for i, wanted in needs.items()}
     settled: list[int] = []
+    done: set[int] = set()
     while len(settled) < len(posts):
-        ready = [i for i in posts if i not in settled and needs[i] <= set(settled)]
+        ready = [i for i in posts if i not in done and needs[i] <= done]
         if not ready:
             raise FhirError(400, "invalid", "The transaction's urn:uuid references form a cycle.")
-        settled.append(ready[0])
+        settled += ready
+        done.update(ready)
     first_post = by_method.index(posts[0]) if posts else 0
     rest = [i for i in by_method if i not in posts]
     return rest[:first_post] + settled + rest[first_post:]
 
 
+_PLACEHOLDER = re.compile(r'"(urn:uuid:[0-9A-Fa-f-]{36})"')
+
+
+def _placeholders(resource) -> set[str]:
+    return set(_PLACEHOLDER.findall(json.dumps(resource)))
+
+
 def _rewritten(resource: dict, new_ids: dict[str, str]) -> dict:
-    text = json.dumps(resource)
-    for placeholder, reference in new_ids.items():
-        text = text.replace(json.dumps(placeholder), json.dumps(reference))
+    text = _PLACEHOLDER.sub(
+        lambda match: json.dumps(new_ids.get(match.group(1), match.group(1))), json.dumps(resource)
+    )
     return json.loads(text)
 
 
 def _run(exchange: Exchange, entry: dict) -> Reply:
     request = entry["request"]
     method = request["method"]
-    parts = urlsplit(request["url"])
+    try:
+        parts = urlsplit(request["url"])
+    except ValueError:
+        raise FhirError(400, "invalid", f"{request['url']!r} is not a URL.") from None
     path = [part for part in parts.path.strip("/").split("/") if part]
     if path and path[0] == "fhir":
         path = path[1:]  # an absolute URL of this server
@@ -192,13 +226,13 @@ def _run(exchange: Exchange, entry: dict) -> Reply:
     )
 
 
-def _response(reply: Reply) -> dict:
+def _response(reply: Reply, exchange: Exchange) -> dict:
     response = {"status": str(reply.status)}
     if "Location" in reply.headers:
         response["location"] = reply.headers["Location"]
     if "ETag" in reply.headers:
         response["etag"] = reply.headers["ETag"]
     found = {"response": response}
-    if reply.body is not None:
+    if reply.body is not None and exchange.prefer_return != "minimal":
         found["resource"] = reply.body
     return found

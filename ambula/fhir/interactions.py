@@ -191,7 +191,7 @@ def search_type(exchange: Exchange, resource_type: str, params) -> Reply:
         queryset = search.ordered(mapper, search.filtered(mapper, queryset, request), request)
         total = queryset.count() if request.total else None
         matches = list(queryset[request.offset : request.offset + request.count])
-    resources = [mapper.render(obj) for obj in matches]
+    resources = mapper.render_many(matches)
     included = _included(exchange, mapper, request, matches)
     link = f"{exchange.base}/{resource_type}"
     links = [{"relation": "self", "url": f"{link}?{request.query_string()}"}]
@@ -203,8 +203,8 @@ def search_type(exchange: Exchange, resource_type: str, params) -> Reply:
     if total is not None:
         more = request.offset + len(matches) < total
     else:
-        more = request.count > 0 and len(matches) == request.count
-    if more:
+        more = len(matches) == request.count
+    if more and request.count > 0:
         following = request.query_string(offset=request.offset + request.count)
         links.append({"relation": "next", "url": f"{link}?{following}"})
     entries = [_entry(exchange, resource, "match") for resource in resources]
@@ -212,7 +212,8 @@ def search_type(exchange: Exchange, resource_type: str, params) -> Reply:
     outcome = search.ignored_outcome(request)
     if outcome is not None:
         entries.append({"resource": outcome, "search": {"mode": "outcome"}})
-    patients = {mapper.patient_id_of(obj) for obj in matches} - {None}
+    patients = {str(mapper.patient_id_of(obj)) for obj in matches} - {"None"}
+    patients |= {resource["id"] for resource in included if resource["resourceType"] == "Patient"}
     _audit(
         exchange,
         "fhir.searched",
@@ -220,7 +221,8 @@ def search_type(exchange: Exchange, resource_type: str, params) -> Reply:
         resource_type=resource_type,
         query=request.query_string(),
         results=len(matches),
-        patients=len(patients),
+        # Which patients a page disclosed, for their accounting of disclosures.
+        patients=sorted(patients),
     )
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if total is not None:
@@ -276,8 +278,7 @@ def _add_readable(exchange, mapper: ResourceMapper, condition: dict, found: dict
     except FhirError:
         return
     queryset = narrowed(exchange.principal, mapper, grant, mapper.queryset()).filter(**condition)
-    for obj in queryset[: search.MAX_COUNT]:
-        resource = mapper.render(obj)
+    for resource in mapper.render_many(list(queryset[: search.MAX_COUNT])):
         found.setdefault((resource["resourceType"], resource["id"]), resource)
 
 
@@ -310,7 +311,15 @@ def create(exchange: Exchange, resource_type: str, body: dict, if_none_exist: st
         if len(existing) > 1:
             raise FhirError(412, "duplicate", "If-None-Exist matched more than one resource.")
         if existing:
+            check_record(exchange.principal, mapper, grant, existing[0])
             resource = mapper.render(existing[0])
+            _audit(
+                exchange,
+                "fhir.read",
+                patient_id=mapper.patient_id_of(existing[0]),
+                resource=f"{resource_type}/{resource['id']}",
+                conditional_create=if_none_exist,
+            )
             return _body_reply(exchange, 200, resource, _version_headers(resource))
     with transaction.atomic():
         obj = _call_service(mapper.create, exchange.principal.user, body)
@@ -372,7 +381,7 @@ def update(
         _lock(mapper, resource_id)
         obj, grant = _open(exchange, mapper, resource_id, "u")
         current = mapper.render(obj)
-        if if_match:
+        if if_match and if_match.strip() != "*":
             wanted = if_match.strip().removeprefix("W/").strip('"')
             if wanted != current["meta"]["versionId"]:
                 raise FhirError(
@@ -441,10 +450,8 @@ def everything(exchange: Exchange, patient_id: str) -> Reply:
             grant = grant_for(exchange.principal, mapper, "r")
         except FhirError:
             continue
-        queryset = mapper.queryset().filter(patient_id=patient.pk)
-        resources += [
-            mapper.render(obj) for obj in queryset.order_by("pk") if not mapper.is_deleted(obj)
-        ]
+        queryset = narrowed(exchange.principal, mapper, grant, mapper.queryset())
+        resources += mapper.render_many(list(queryset.filter(patient_id=patient.pk).order_by("pk")))
     _audit(exchange, "fhir.everything_read", patient_id=patient.pk, results=len(resources))
     return Reply(
         200,

@@ -45,6 +45,9 @@ class ResourceMapper:
     # Domain field names to FHIRPath, for the element paths of a 422.
     element_paths: ClassVar[dict[str, str]] = {}
     versioned: ClassVar[bool] = True
+    # Whether a patient-scoped token may read this type although it is not in the patient
+    # compartment: yes for directories (practitioners, locations), no for what spans patients.
+    open_to_patient_scopes: ClassVar[bool] = True
     # The field _lastUpdated searches and sorts on.
     last_updated_field: ClassVar[str] = "updated_at"
 
@@ -109,10 +112,6 @@ class ResourceMapper:
     def delete(self, actor: Any, obj: Any) -> None:
         raise FhirError(405, "not-supported", f"{self.resource_type} cannot be deleted here.")
 
-    def conditional_create_params(self, query: str) -> str:
-        """The If-None-Exist query, as a search of this type would read it."""
-        return query
-
     def invalid(self, error: ValidationError) -> FhirError:
         return from_validation(error, self.element_paths, self.resource_type)
 
@@ -136,13 +135,35 @@ class ResourceMapper:
         body = self.to_fhir(obj)
         resource = {"resourceType": self.resource_type, "id": self.resource_id(obj), **body}
         if not self.versioned:
-            if self.profiles:
-                resource["meta"] = {"profile": list(self.profiles)}
-            return resource
+            return self._unversioned(resource)
         version = versions.stamp(
             self.resource_type, resource["id"], resource, self.last_updated(obj)
         )
         return with_meta(resource, version, self.profiles)
+
+    def render_many(self, objs: list) -> list[dict]:
+        """Several records, with one query for their latest versions (a search's page)."""
+        resources = [
+            {"resourceType": self.resource_type, "id": self.resource_id(obj), **self.to_fhir(obj)}
+            for obj in objs
+        ]
+        if not self.versioned:
+            return [self._unversioned(resource) for resource in resources]
+        known = versions.latest_of(self.resource_type, [resource["id"] for resource in resources])
+        found = []
+        for obj, resource in zip(objs, resources, strict=True):
+            version = known.get(resource["id"])
+            if version is None or version.deleted or version.digest != versions.digest_of(resource):
+                version = versions.stamp(
+                    self.resource_type, resource["id"], resource, self.last_updated(obj)
+                )
+            found.append(with_meta(resource, version, self.profiles))
+        return found
+
+    def _unversioned(self, resource: dict) -> dict:
+        if self.profiles:
+            resource["meta"] = {"profile": list(self.profiles)}
+        return resource
 
     def stamp(self, obj: Any) -> versions.ResourceVersion:
         body = self.to_fhir(obj)

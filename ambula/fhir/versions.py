@@ -8,6 +8,7 @@ import json
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 from django.db.models.signals import post_save
 
 from ambula.fhir.errors import FhirError
@@ -31,6 +32,25 @@ def latest(resource_type: str, resource_id: str) -> ResourceVersion | None:
         .order_by("-version")
         .first()
     )
+
+
+def latest_of(resource_type: str, resource_ids: list[str]) -> dict[str, ResourceVersion]:
+    """The latest version of each of these resources, in one query."""
+    if not resource_ids:
+        return {}
+    newest = (
+        ResourceVersion.objects.filter(
+            resource_type=resource_type, resource_id=OuterRef("resource_id")
+        )
+        .order_by("-version")
+        .values("version")[:1]
+    )
+    rows = (
+        ResourceVersion.objects.filter(resource_type=resource_type, resource_id__in=resource_ids)
+        .filter(version=Subquery(newest))
+        .defer("content")
+    )
+    return {row.resource_id: row for row in rows}
 
 
 def stamp(
@@ -78,9 +98,14 @@ def _record_after_commit(mapper: ResourceMapper, pk) -> None:
             obj = mapper.get(str(pk))
         except FhirError:
             return  # gone already, or not shown through the API
-        mapper.stamp(obj)
+        if mapper.is_deleted(obj):
+            stamp(mapper.resource_type, str(pk), None, mapper.last_updated(obj), deleted=True)
+        else:
+            mapper.stamp(obj)
 
-    transaction.on_commit(record)
+    # Robust: the change has committed; a failure here must not fail it (the next read
+    # records the version instead).
+    transaction.on_commit(record, robust=True)
 
 
 def connect_signals() -> None:

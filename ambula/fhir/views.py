@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from ambula.accounts.policy import bearer_token, public
 from ambula.fhir import bundles, capability, interactions
+from ambula.fhir.access import Refused
 from ambula.fhir.errors import FhirError
 from ambula.fhir.interactions import Exchange, Reply
 from ambula.smart.principal import Unauthorized, authenticate
@@ -107,6 +108,9 @@ def _api(handler, declare=bearer_token):
                     f"This server answers {FHIR_JSON} only.",
                 )
             return _response(handler(request, **kwargs))
+        except Refused as refused:
+            refused.record()
+            return _error(refused)
         except FhirError as error:
             return _error(error)
 

@@ -151,6 +151,7 @@ class AuditEventMapper(ResourceMapper):
     sort_fields = {"date": "occurred_at"}
     default_order = ("-sequence",)
     last_updated_field = "occurred_at"
+    open_to_patient_scopes = False
 
     def queryset(self):
         return AuditEvent.objects.select_related("actor__provider_profile")
