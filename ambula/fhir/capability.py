@@ -79,7 +79,8 @@ def statement(base: str) -> dict:
 
 def _resource(mapper) -> dict:
     interactions = mapper.interactions()
-    params = {**COMMON_PARAMS, **mapper.search_params}
+    common = {name: COMMON_PARAMS[name] for name in mapper.common_params}
+    params = {**common, **mapper.search_params}
     found = {
         "type": mapper.resource_type,
         "interaction": [{"code": code} for code in interactions],

@@ -77,4 +77,6 @@ def from_validation(error: ValidationError, paths: dict[str, str], resource_type
     else:
         for message in error.messages:
             issues.append(issue("invariant", message, [resource_type]))
+    if not issues:
+        issues.append(issue("invariant", "A rule of the practice refused it.", [resource_type]))
     return FhirError(422, "invariant", "", issues=issues)

@@ -332,12 +332,14 @@ def create(exchange: Exchange, resource_type: str, body: dict, if_none_exist: st
             resource=f"{resource_type}/{resource['id']}",
         )
     headers = _version_headers(resource)
-    headers["Location"] = (
-        f"{exchange.base}/{resource_type}/{resource['id']}/_history/{resource['meta']['versionId']}"
-        if "meta" in resource and "versionId" in resource["meta"]
-        else f"{exchange.base}/{resource_type}/{resource['id']}"
-    )
+    headers["Location"] = _location(exchange, resource)
     return _body_reply(exchange, 201, resource, headers)
+
+
+def _location(exchange: Exchange, resource: dict) -> str:
+    url = f"{exchange.base}/{resource['resourceType']}/{resource['id']}"
+    version = resource.get("meta", {}).get("versionId")
+    return f"{url}/_history/{version}" if version else url
 
 
 def _conditional_matches(exchange: Exchange, mapper: ResourceMapper, query: str) -> list:
@@ -393,13 +395,20 @@ def update(
         obj = _call_service(mapper.update, exchange.principal.user, obj, body)
         check_record(exchange.principal, mapper, grant, obj)
         resource = mapper.render(obj)
+        # A change the domain makes as a new record (a rescheduled visit) answers 201 with
+        # where the new one is; the old one stays, changed (cancelled), at its own URL.
+        replaced = resource["id"] != resource_id
         _audit(
             exchange,
             "fhir.updated",
             patient_id=mapper.patient_id_of(obj),
             resource=f"{resource_type}/{resource_id}",
+            **({"replaced_by": f"{resource_type}/{resource['id']}"} if replaced else {}),
         )
-    return _body_reply(exchange, 200, resource, _version_headers(resource))
+    headers = _version_headers(resource)
+    if replaced:
+        headers["Location"] = _location(exchange, resource)
+    return _body_reply(exchange, 201 if replaced else 200, resource, headers)
 
 
 def _lock(mapper: ResourceMapper, resource_id: str) -> None:

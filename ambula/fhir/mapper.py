@@ -48,6 +48,8 @@ class ResourceMapper:
     # Whether a patient-scoped token may read this type although it is not in the patient
     # compartment: yes for directories (practitioners, locations), no for what spans patients.
     open_to_patient_scopes: ClassVar[bool] = True
+    # The parameters every type has (search.COMMON_PARAMS) that this type supports.
+    common_params: ClassVar[tuple[str, ...]] = ("_id", "_lastUpdated")
     # The field _lastUpdated searches and sorts on.
     last_updated_field: ClassVar[str] = "updated_at"
 

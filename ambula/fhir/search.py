@@ -13,6 +13,7 @@ from ambula.fhir.search_params import DateParam, IdParam, SearchParam
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 200  # a bigger _count is capped, as the specification allows
+MAX_OFFSET = 100_000  # deeper pages cost the database a long skip: narrow the search instead
 # Result parameters and others this server reads itself, not as filters.
 CONTROLS = {"_count", "_offset", "_sort", "_include", "_revinclude", "_total", "_format"}
 COMMON_PARAMS: dict[str, SearchParam] = {
@@ -62,7 +63,7 @@ def parse(mapper: ResourceMapper, params, *, strict: bool) -> SearchRequest:
         if name in CONTROLS:
             _read_control(request, mapper, name, values)
             continue
-        if name in COMMON_PARAMS or name in mapper.search_params:
+        if name in mapper.common_params or name in mapper.search_params:
             request.filters.append((name, modifier, values))
         elif strict:
             raise bad_request(f"Unknown search parameter {name} for {mapper.resource_type}.")
@@ -82,6 +83,8 @@ def _read_control(request: SearchRequest, mapper, name: str, values: list[str]) 
             raise bad_request(f"{name} must not be negative.", [name])
         if name == "_count":
             request.count = min(number, MAX_COUNT)
+        elif number > MAX_OFFSET:
+            raise bad_request(f"_offset goes up to {MAX_OFFSET}: narrow the search.", [name])
         else:
             request.offset = number
     elif name == "_sort":

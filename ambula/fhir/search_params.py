@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from ambula.fhir.errors import bad_request
 
+MAX_ALTERNATIVES = 100  # comma-separated values in one parameter
 DATE_PREFIXES = ("eq", "ne", "lt", "gt", "le", "ge", "sa", "eb", "ap")
 _DATE = re.compile(
     r"^(?P<year>\d{4})(-(?P<month>\d{2})(-(?P<day>\d{2})"
@@ -41,6 +42,10 @@ class SearchParam:
             alternatives = [part for part in _split_commas(value) if part != ""]
             if not alternatives:
                 raise bad_request(f"Search parameter {name} has an empty value.", [name])
+            if len(alternatives) > MAX_ALTERNATIVES:
+                raise bad_request(
+                    f"Search parameter {name} has more than {MAX_ALTERNATIVES} values.", [name]
+                )
             condition = Q()
             for alternative in alternatives:
                 condition |= self.condition(name, modifier, alternative)
@@ -123,7 +128,12 @@ class ReferenceParam(SearchParam):
         # The modifier of a reference names its target type (subject:Patient=...).
         for value in values:
             condition = Q()
-            for alternative in _split_commas(value):
+            alternatives = _split_commas(value)
+            if len(alternatives) > MAX_ALTERNATIVES:
+                raise bad_request(
+                    f"Search parameter {name} has more than {MAX_ALTERNATIVES} values.", [name]
+                )
+            for alternative in alternatives:
                 condition |= self.condition(name, modifier, alternative)
             queryset = queryset.filter(condition)
         return queryset
@@ -183,6 +193,8 @@ def date_range(text: str, name: str) -> tuple[dt.datetime, dt.datetime]:
     zone = timezone.get_current_timezone()
     try:
         year = int(parts["year"])
+        if not 1 < year < 9999:
+            raise ValueError(year)  # the instants around it would not fit a datetime
         if parts["month"] is None:
             return _aware(dt.datetime(year, 1, 1), zone), _aware(dt.datetime(year + 1, 1, 1), zone)
         month = int(parts["month"])
@@ -203,7 +215,10 @@ def date_range(text: str, name: str) -> tuple[dt.datetime, dt.datetime]:
     step = dt.timedelta(seconds=1) if parts["time"].count(":") >= 2 else dt.timedelta(minutes=1)
     if "." in parts["time"]:
         step = dt.timedelta(microseconds=1)
-    return instant, instant + step
+    try:
+        return instant.astimezone(dt.UTC), (instant + step).astimezone(dt.UTC)
+    except OverflowError:
+        raise bad_request(f"Search parameter {name}: {text!r} is out of range.", [name]) from None
 
 
 def _aware(moment: dt.datetime, zone) -> dt.datetime:

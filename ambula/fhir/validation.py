@@ -29,6 +29,17 @@ def check(resource: dict, resource_type: str | None = None) -> None:
             f"The body is a {kind}, but this URL takes a {resource_type}.",
             expression=["resourceType"],
         )
+    nulls = list(_nulls(resource, kind))
+    if nulls:
+        raise FhirError(
+            422,
+            "structure",
+            "",
+            issues=[
+                issue("structure", "FHIR JSON has no nulls: leave the element out.", [path])
+                for path in nulls[:20]
+            ],
+        )
     try:
         model = get_fhir_model_class(kind)
     except (KeyError, ValueError):
@@ -45,6 +56,22 @@ def check(resource: dict, resource_type: str | None = None) -> None:
                 for fault in error.errors()
             ],
         ) from None
+
+
+def _nulls(value, path: str):
+    """Where the JSON holds a null (allowed only inside the `_element` arrays of primitives)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if item is None:
+                yield f"{path}.{key}"
+            elif not key.startswith("_"):
+                yield from _nulls(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if item is None:
+                yield f"{path}[{index}]"
+            else:
+                yield from _nulls(item, f"{path}[{index}]")
 
 
 def _path(kind: str, location: tuple) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from functools import partial
 
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -59,33 +60,35 @@ def _body(request: HttpRequest) -> dict:
         body = json.loads(request.body)
     except (ValueError, UnicodeDecodeError) as error:
         raise FhirError(400, "structure", f"The body is not valid JSON: {error}.") from None
+    except RecursionError:
+        raise FhirError(400, "structure", "The body nests too deeply.") from None
     if not isinstance(body, dict):
         raise FhirError(400, "structure", "The body must be a JSON object.")
     return body
+
+
+def preferences(header: str) -> dict[str, str]:
+    """RFC 7240: preferences are comma-separated; a ";" starts a preference's parameters."""
+    found = {}
+    for preference in header.split(","):
+        key, _, value = preference.split(";")[0].partition("=")
+        if key.strip():
+            found[key.strip().lower()] = value.strip().strip('"')
+    return found
 
 
 def _exchange(request: HttpRequest) -> Exchange:
     try:
         principal = authenticate(request)
     except Unauthorized as error:
-        raise FhirError(
-            401,
-            "login",
-            str(error),
-            headers={
-                "WWW-Authenticate": 'Bearer realm="ambula", error="invalid_token", '
-                f'error_description="{error!s}"'
-            },
-        ) from None
+        # RFC 6750: no error code when no token was sent at all.
+        challenge = 'Bearer realm="ambula"'
+        if request.headers.get("Authorization"):
+            challenge += f', error="invalid_token", error_description="{error!s}"'
+        raise FhirError(401, "login", str(error), headers={"WWW-Authenticate": challenge}) from None
     # One query for the roles that the policy and then the audit event both ask for.
     prefetch_related_objects([principal.user], "role_assignments")
-    prefer = {
-        key.strip(): value.strip()
-        for key, _, value in (
-            part.partition("=") for part in request.headers.get("Prefer", "").split(";")
-        )
-        if key.strip()
-    }
+    prefer = preferences(request.headers.get("Prefer", ""))
     return Exchange(
         principal=principal,
         base=request.build_absolute_uri("/fhir").rstrip("/"),
@@ -113,6 +116,8 @@ def _api(handler, declare=bearer_token):
             return _error(refused)
         except FhirError as error:
             return _error(error)
+        except (TooManyFieldsSent, RequestDataTooBig):
+            return _error(FhirError(413, "too-costly", "The request has too many parameters."))
 
     view.passive_session = True  # API calls do not keep a browser session alive
     view.__name__ = handler.__name__

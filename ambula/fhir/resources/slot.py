@@ -141,6 +141,7 @@ class SlotMapper(ResourceMapper):
     resource_type = "Slot"
     model = None
     versioned = False
+    common_params = ("_id",)  # computed times have no change history
     read_capability = Capability.VIEW_SCHEDULE
     patient_path = None
     search_params = {

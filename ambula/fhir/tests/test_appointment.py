@@ -416,9 +416,11 @@ def test_moving_the_start_reschedules(fhir, front_desk, scene, booked):
     body["start"] = scene.at(10, 30).isoformat()
     body["end"] = scene.at(11).isoformat()
     response = api.put(f"Appointment/{booked.pk}", body)
-    assert response.status_code == 200, response.json()
+    assert response.status_code == 201, response.json()
     moved = response.json()
     assert moved["id"] != str(booked.pk)
+    assert response["Location"].endswith(f"/fhir/Appointment/{moved['id']}/_history/1")
+    assert api.get(f"Appointment/{booked.pk}").json()["status"] == "cancelled"
     assert moved["start"] == _z(scene.at(10, 30))
     assert Appointment.objects.get(pk=booked.pk).status == "cancelled"
     assert Appointment.objects.get(pk=moved["id"]).rescheduled_from_id == booked.pk
