@@ -88,7 +88,12 @@ def _moment(resource: dict, element: str) -> datetime | None:
     text = resource.get(element)
     if not text:
         return None
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:  # a leap second, valid FHIR that no clinic books
+        raise _invalid(
+            f"Appointment.{element} is not a time Ambula can book.", f"Appointment.{element}"
+        ) from None
     if moment.tzinfo is None:
         raise _invalid(f"Appointment.{element} needs a time zone.", f"Appointment.{element}")
     return moment

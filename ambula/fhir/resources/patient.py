@@ -621,7 +621,10 @@ class PatientMapper(ResourceMapper):
     element_paths = ELEMENT_PATHS
 
     def queryset(self):
-        return Patient.objects.select_related("primary_care_provider__provider_profile")
+        return Patient.objects.select_related("primary_care_provider__provider_profile").defer(
+            "ssn",
+            "ssn_index",  # never shown through the API
+        )
 
     def to_fhir(self, obj: Patient) -> dict:
         merged = obj.status == Patient.Status.MERGED
@@ -691,14 +694,14 @@ class PatientMapper(ResourceMapper):
             patient = patient_register(actor=actor, **registration)
         except ValidationError as error:
             if getattr(error, "code", None) == "possible_duplicate":
-                candidates = (error.params or {}).get("candidates", [])
-                listed = ", ".join(f"Patient/{key}" for key in candidates)
+                # No ids: they would tell any caller who else is registered, restricted
+                # records included. A search (narrowed to what the caller may see) finds them.
                 raise FhirError(
                     409,
                     "duplicate",
                     "This patient may already be registered (same date of birth and a "
-                    f"similar name, phone or email): {listed}. Read that record, or send the "
-                    "create with If-None-Exist to get the existing one back.",
+                    "similar name, phone or email). Search for them, or send the create with "
+                    "If-None-Exist to get the existing record back.",
                 ) from None
             raise
         defaults = {

@@ -10,7 +10,6 @@ from typing import Any
 
 from django.db.models import Q
 
-from ambula.accounts.models import User
 from ambula.accounts.policy import Capability
 from ambula.fhir.mapper import US_CORE, ResourceMapper
 from ambula.fhir.registry import register
@@ -62,10 +61,6 @@ def _identifier(name: str, modifier: str, value: str) -> Q:
     return Q(npi=code.strip())
 
 
-def _provider_of(user: User):
-    return Provider.objects.filter(user=user).values_list("pk", flat=True).first()
-
-
 @register
 class PractitionerMapper(ResourceMapper):
     resource_type = "Practitioner"
@@ -100,7 +95,8 @@ class PractitionerMapper(ResourceMapper):
         return Provider.objects.select_related("user")
 
     def versioned_by(self):
-        return {Provider: lambda provider: provider.pk, User: _provider_of}
+        # Not the User: every sign-in saves it. A changed name becomes a version when next read.
+        return {Provider: lambda provider: provider.pk}
 
     def last_updated(self, obj: Provider):
         return max(obj.updated_at, obj.user.updated_at)
