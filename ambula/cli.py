@@ -247,6 +247,12 @@ def keys(args: argparse.Namespace) -> None:
         sys.exit(2)
 
 
+def apiclient(args: argparse.Namespace) -> None:
+    """Register an API client for the FHIR API."""
+    setup_django()
+    call_or_exit("apiclient", *args.arguments)
+
+
 def icd10(args: argparse.Namespace) -> None:
     """Load the ICD-10-CM code set: the bundled release, or CMS's order file."""
     setup_django()
@@ -350,6 +356,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--staging-dir", help="where to unpack and verify first (default: beside the data dir)"
     )
     restore_parser.set_defaults(handler=restore)
+
+    apiclient_parser = commands.add_parser(
+        "apiclient",
+        help="register an API client for the FHIR API",
+        description='ambula apiclient create --name NAME --scopes "..." [--kind KIND] '
+        "[--redirect-uri URI] [--jwks-file FILE] [--role ROLE]",
+    )
+    apiclient_parser.add_argument("arguments", nargs=argparse.REMAINDER, metavar="ACTION")
+    apiclient_parser.set_defaults(handler=apiclient)
 
     icd10_parser = commands.add_parser("icd10", help="load the ICD-10-CM code set")
     icd10_commands = icd10_parser.add_subparsers(dest="subcommand", required=True)

@@ -3,10 +3,12 @@
 import os
 from pathlib import Path
 
+from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from ambula import config as ambula_config
 from ambula.logging import logging_config
+from ambula.smart.keys import oidc_private_key
 
 CONFIG = ambula_config.load()
 BASE_DIR = Path(__file__).resolve().parent
@@ -25,6 +27,8 @@ INSTALLED_APPS = [
     "ambula.terminology",
     "ambula.scheduling",
     "ambula.audit",
+    "ambula.smart",
+    "ambula.fhir",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -32,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "huey.contrib.djhuey",
+    "oauth2_provider",
 ]
 # The test suite's own models (ambula/testing/models.py); set by ambula/testing/pytest_plugin.py.
 if os.environ.get("AMBULA_TESTING") == "1":
@@ -238,4 +243,42 @@ SILENCED_SYSTEM_CHECKS = [
     "security.W018",
     # Joining the browsers' HSTS preload list binds the practice's whole domain: their call.
     "security.W021",
+    # http redirect URIs: accepted only for loopback addresses (RFC 8252 native and developer
+    # apps), which registration enforces (ambula/smart/services.py).
+    "oauth2_provider.W008",
 ]
+
+# OAuth 2.0 / SMART on FHIR (ambula/smart/). The OIDC signing key is read on first use.
+OAUTH2_PROVIDER = {
+    "PKCE_REQUIRED": True,
+    # RFC 9700 (OAuth 2.0 Security BCP) throughout: no implicit or password grant, S256 only,
+    # no tokens in query strings, `iss` in authorization responses, tokens stored only as
+    # their SHA-256, refresh token replay revokes the family, exact redirect URIs.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": 60 * 60,
+    "ID_TOKEN_EXPIRE_SECONDS": 60 * 60,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": 90 * 24 * 60 * 60,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "SCOPES_BACKEND_CLASS": "ambula.smart.oauth.SmartScopes",
+    "OAUTH2_VALIDATOR_CLASS": "ambula.smart.oauth.SmartValidator",
+    # http is accepted only for localhost redirect URIs (ambula/smart/services.py).
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"],
+    "OIDC_ENABLED": True,
+    "OIDC_RSA_PRIVATE_KEY": lazy(oidc_private_key, str)(),
+}
+# DOT's own models, named so that migrations referring to them resolve.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105 (a model)
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"  # noqa: S105
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"  # noqa: S105
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"

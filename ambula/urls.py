@@ -8,6 +8,8 @@ urlpatterns = [
     path("schedule/", include("ambula.scheduling.urls")),
     path("codes/", include("ambula.terminology.urls")),
     path("fhir/", include("ambula.fhir.urls")),
+    path("oauth/", include("ambula.smart.oauth_urls")),
+    path("", include("ambula.smart.urls")),
 ]
 
 handler400 = "ambula.core.handlers.bad_request"

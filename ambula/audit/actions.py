@@ -255,6 +255,27 @@ ACTIONS: dict[str, Action] = {
         "read", "Someone viewed a patient's accounting of disclosures."
     ),
     "audit.anchored": Action("configuration", "The chain head was written to the anchor file."),
+    # API clients and tokens (SMART on FHIR)
+    "smart.client_registered": Action("configuration", "An API client was registered."),
+    "smart.client_revoked": Action(
+        "configuration", "An API client was revoked, and every token it held."
+    ),
+    "smart.token_issued": Action("login", "An API client was issued an access token."),
+    "smart.token_refused": Action("login_failed", "An API client's token request was refused."),
+    "smart.token_refreshed": Action("login", "An API client refreshed its access token."),
+    "smart.token_revoked": Action("logout", "An API token was revoked."),
+    "smart.access_approved": Action("privilege_change", "A user approved an app's access."),
+    "smart.access_denied": Action("access_denied", "A user refused an app's access."),
+    # The FHIR API: one event per interaction, naming the client and the user behind it
+    "fhir.read": Action("read", "An API client read a resource (read or vread)."),
+    "fhir.history_read": Action("read", "An API client read a resource's history."),
+    "fhir.searched": Action("search", "An API client searched resources."),
+    "fhir.everything_read": Action("read", "An API client read a patient's whole record."),
+    "fhir.created": Action("create", "An API client created a resource."),
+    "fhir.updated": Action("update", "An API client updated a resource."),
+    "fhir.deleted": Action("delete", "An API client deleted a resource."),
+    "fhir.bundle_processed": Action("update", "An API client sent a batch or transaction."),
+    "fhir.refused": Action("access_denied", "An API request was refused (scope or role)."),
 }
 
 KINDS = sorted({action.kind for action in ACTIONS.values()})

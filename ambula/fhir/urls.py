@@ -1,24 +1,43 @@
-from django.urls import path, re_path
+from django.urls import path, register_converter
 
 from ambula.fhir import views
 
-app_name = "fhir"
 
-TYPE = r"(?P<resource_type>[A-Z][A-Za-z]{1,63})"
-ID = r"(?P<resource_id>[A-Za-z0-9\-.]{1,64})"
+class ResourceTypeConverter:
+    regex = "[A-Z][A-Za-z]{1,63}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+class ResourceIdConverter(ResourceTypeConverter):
+    regex = r"[A-Za-z0-9\-.]{1,64}"  # FHIR's id datatype
+
+
+register_converter(ResourceTypeConverter, "fhir_type")
+register_converter(ResourceIdConverter, "fhir_id")
+
+app_name = "fhir"
 
 urlpatterns = [
     path("metadata", views.metadata, name="metadata"),
     path("", views.system, name="system"),
-    re_path(rf"^Patient/{ID}/\$everything$", views.patient_everything, name="everything"),
-    re_path(rf"^{TYPE}/_search$", views.type_search, name="search"),
-    re_path(
-        rf"^{TYPE}/{ID}/_history/(?P<version_id>[A-Za-z0-9\-.]{{1,64}})$",
+    path("Patient/<fhir_id:resource_id>/$everything", views.patient_everything, name="everything"),
+    path("<fhir_type:resource_type>/_search", views.type_search, name="search"),
+    path(
+        "<fhir_type:resource_type>/<fhir_id:resource_id>/_history/<fhir_id:version_id>",
         views.instance_version,
         name="vread",
     ),
-    re_path(rf"^{TYPE}/{ID}/_history$", views.instance_history, name="history"),
-    re_path(rf"^{TYPE}/{ID}$", views.instance, name="instance"),
-    re_path(rf"^{TYPE}$", views.type_level, name="type"),
-    re_path(r"^(?P<rest>.*)$", views.unknown, name="unknown"),
+    path(
+        "<fhir_type:resource_type>/<fhir_id:resource_id>/_history",
+        views.instance_history,
+        name="history",
+    ),
+    path("<fhir_type:resource_type>/<fhir_id:resource_id>", views.instance, name="instance"),
+    path("<fhir_type:resource_type>", views.type_level, name="type"),
+    path("<path:rest>", views.unknown, name="unknown"),
 ]

@@ -212,4 +212,5 @@ def patient_everything(request: HttpRequest, resource_id: str) -> Reply:
 
 @_api
 def unknown(request: HttpRequest, rest: str) -> Reply:
+    _exchange(request)  # like every API URL, nothing without a token
     raise FhirError(404, "not-found", f"Nothing is served at /fhir/{rest}.")
