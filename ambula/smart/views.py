@@ -364,7 +364,14 @@ def api_client_new(request: HttpRequest) -> HttpResponse:
             return render(
                 request,
                 "smart/api_client_registered.html",
-                {"title": _("Client registered"), "registration": registration},
+                {
+                    "title": _("Client registered"),
+                    "registration": registration,
+                    "fhir_base": request.build_absolute_uri(reverse("fhir:system")).rstrip("/"),
+                    "smart_configuration": request.build_absolute_uri(
+                        reverse("smart:smart_configuration")
+                    ),
+                },
             )
     return render(
         request, "smart/api_client_new.html", {"title": _("Register a client"), "form": form}
