@@ -19,7 +19,7 @@ from django.utils.timezone import now
 
 from ambula.audit.services import record
 from ambula.core.errors import ApplicationError
-from ambula.fhir import search, versions
+from ambula.fhir import paging, search, versions
 from ambula.fhir.access import check_record, grant_for, narrowed
 from ambula.fhir.errors import FhirError, not_found, unprocessable
 from ambula.fhir.mapper import ResourceMapper, instant, with_meta
@@ -184,29 +184,24 @@ def search_type(exchange: Exchange, resource_type: str, params) -> Reply:
     mapper = mapper_for(resource_type)
     grant = grant_for(exchange.principal, mapper, "s")
     request = search.parse(mapper, params, strict=exchange.strict)
-    if mapper.model is None:
-        matches, total = mapper.find(exchange.principal, grant, request)
-    else:
-        queryset = narrowed(exchange.principal, mapper, grant, mapper.queryset())
-        queryset = search.ordered(mapper, search.filtered(mapper, queryset, request), request)
-        total = queryset.count() if request.total else None
-        matches = list(queryset[request.offset : request.offset + request.count])
-    resources = mapper.render_many(matches)
-    included = _included(exchange, mapper, request, matches)
     link = f"{exchange.base}/{resource_type}"
     links = [{"relation": "self", "url": f"{link}?{request.query_string()}"}]
-    if request.offset > 0:
-        previous = max(request.offset - request.count, 0)
-        links.append(
-            {"relation": "previous", "url": f"{link}?{request.query_string(offset=previous)}"}
-        )
-    if total is not None:
-        more = request.offset + len(matches) < total
+    if mapper.model is None:
+        matches, total = mapper.find(exchange.principal, grant, request)
+        links += _offset_links(link, request, len(matches), total)
     else:
-        more = len(matches) == request.count
-    if more and request.count > 0:
-        following = request.query_string(offset=request.offset + request.count)
-        links.append({"relation": "next", "url": f"{link}?{following}"})
+        queryset = narrowed(exchange.principal, mapper, grant, mapper.queryset())
+        queryset = search.filtered(mapper, queryset, request)
+        total = queryset.count() if request.total else None
+        matches, after, before = _page(queryset, search.order_fields(mapper, request), request)
+        if after:
+            links.append({"relation": "next", "url": f"{link}?{request.query_string(page=after)}"})
+        if before:
+            links.append(
+                {"relation": "previous", "url": f"{link}?{request.query_string(page=before)}"}
+            )
+    resources = mapper.render_many(matches)
+    included = _included(exchange, mapper, request, matches)
     entries = [_entry(exchange, resource, "match") for resource in resources]
     entries += [_entry(exchange, resource, "include") for resource in included]
     outcome = search.ignored_outcome(request)
@@ -230,6 +225,44 @@ def search_type(exchange: Exchange, resource_type: str, params) -> Reply:
     bundle["link"] = links
     bundle["entry"] = entries
     return Reply(200, bundle)
+
+
+def _page(queryset, fields: list[str], request) -> tuple[list, str, str]:
+    """One page, and the keyset links to the pages after and before it (empty: none)."""
+    size = request.count
+    if request.page:
+        direction, values = paging.read_cursor(request.page, len(fields))
+        backwards = direction == "before"
+        window = queryset.filter(paging.beyond(fields, values, before=backwards))
+        rows = list(paging.order_by(window, fields, reverse=backwards)[: size + 1])
+        more, rows = len(rows) > size, rows[:size]
+        if backwards:
+            rows.reverse()
+        has_next, has_previous = (True, more) if backwards else (more, True)
+    else:
+        start = request.offset
+        rows = list(paging.order_by(queryset, fields)[start : start + size + 1])
+        has_next, has_previous, rows = len(rows) > size, start > 0, rows[:size]
+    if not rows:
+        return rows, "", ""
+    after = paging.cursor("after", paging.values_of(rows[-1], fields)) if has_next else ""
+    before = paging.cursor("before", paging.values_of(rows[0], fields)) if has_previous else ""
+    return rows, after, before
+
+
+def _offset_links(link: str, request, shown: int, total: int | None) -> list[dict]:
+    """Pages of a computed type (Slot, Organization), which have no rows to key on."""
+    links = []
+    if request.offset > 0 and request.count > 0:
+        previous = max(request.offset - request.count, 0)
+        links.append(
+            {"relation": "previous", "url": f"{link}?{request.query_string(offset=previous)}"}
+        )
+    more = request.offset + shown < total if total is not None else shown == request.count
+    if more and request.count > 0:
+        following = request.query_string(offset=request.offset + request.count)
+        links.append({"relation": "next", "url": f"{link}?{following}"})
+    return links
 
 
 def _entry(exchange: Exchange, resource: dict, mode: str) -> dict:

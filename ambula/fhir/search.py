@@ -15,7 +15,7 @@ DEFAULT_COUNT = 50
 MAX_COUNT = 200  # a bigger _count is capped, as the specification allows
 MAX_OFFSET = 100_000  # deeper pages cost the database a long skip: narrow the search instead
 # Result parameters and others this server reads itself, not as filters.
-CONTROLS = {"_count", "_offset", "_sort", "_include", "_revinclude", "_total", "_format"}
+CONTROLS = {"_count", "_offset", "_page", "_sort", "_include", "_revinclude", "_total", "_format"}
 COMMON_PARAMS: dict[str, SearchParam] = {
     "_id": IdParam(documentation="The resource's id."),
     "_lastUpdated": DateParam(documentation="When it last changed."),
@@ -33,13 +33,14 @@ class SearchRequest:
     filters: list[tuple[str, str, list[str]]] = field(default_factory=list)
     count: int = DEFAULT_COUNT
     offset: int = 0
+    page: str = ""  # a keyset page link (paging.py); takes the place of _offset
     sort: list[str] = field(default_factory=list)
     include: list[str] = field(default_factory=list)
     revinclude: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     total: bool = True
 
-    def query_string(self, *, offset: int | None = None) -> str:
+    def query_string(self, *, offset: int | None = None, page: str | None = None) -> str:
         """The search as this server understood it, for the Bundle's links."""
         pairs = []
         for name, modifier, values in self.filters:
@@ -50,7 +51,11 @@ class SearchRequest:
         pairs += [("_include", value) for value in self.include]
         pairs += [("_revinclude", value) for value in self.revinclude]
         pairs.append(("_count", str(self.count)))
-        pairs.append(("_offset", str(self.offset if offset is None else offset)))
+        page = self.page if page is None and offset is None else page
+        if page:
+            pairs.append(("_page", page))
+        else:
+            pairs.append(("_offset", str(self.offset if offset is None else offset)))
         return urlencode(pairs)
 
 
@@ -87,6 +92,8 @@ def _read_control(request: SearchRequest, mapper, name: str, values: list[str]) 
             raise bad_request(f"_offset goes up to {MAX_OFFSET}: narrow the search.", [name])
         else:
             request.offset = number
+    elif name == "_page":
+        request.page = value
     elif name == "_sort":
         request.sort = [part for part in value.split(",") if part]
         for part in request.sort:
@@ -125,12 +132,12 @@ def filtered(mapper: ResourceMapper, queryset: QuerySet, request: SearchRequest)
     return queryset
 
 
-def ordered(mapper: ResourceMapper, queryset: QuerySet, request: SearchRequest) -> QuerySet:
-    """A total order, so that pages neither repeat nor skip records: the key breaks ties."""
+def order_fields(mapper: ResourceMapper, request: SearchRequest) -> list[str]:
+    """A total order, so that every record has one place: the key breaks ties."""
     fields = [_sort_field(mapper, part) for part in request.sort] or list(mapper.default_order)
     if not any(name.lstrip("-") == "pk" for name in fields):
         fields.append("pk")
-    return queryset.order_by(*fields)
+    return fields
 
 
 def ignored_outcome(request: SearchRequest) -> dict | None:

@@ -14,7 +14,7 @@ from django.db.models import Q, QuerySet
 
 from ambula.accounts.policy import Capability
 from ambula.core.models import Practice
-from ambula.fhir import search
+from ambula.fhir import paging, search
 from ambula.fhir.errors import not_found
 from ambula.fhir.mapper import US_CORE, ResourceMapper
 from ambula.fhir.registry import register
@@ -142,15 +142,13 @@ class OrganizationMapper(ResourceMapper):
         return resource
 
     def versioned_by(self):
-        # Two tables behind one type: the engine's after-commit stamping reads one queryset,
-        # so versions are stamped when read instead (render() records any change first).
-        return {}
+        return {Practice: lambda practice: practice.pk, Payer: lambda payer: payer.pk}
 
     def _matching(self, model, request) -> QuerySet:
         queryset = model.objects.all()
         for name, modifier, values in request.filters:
             queryset = PARAMS[model][name].apply(queryset, name, modifier, values)
-        return search.ordered(self, queryset, request)
+        return paging.order_by(queryset, search.order_fields(self, request))
 
     def find(self, principal, grant, request) -> tuple[list, int | None]:
         practices = list(self._matching(Practice, request)[:1])

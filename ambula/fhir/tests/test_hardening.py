@@ -284,3 +284,66 @@ def test_after_a_delete_the_latest_version_stays_deleted(
     )
     assert versions[-1] is True
     assert api.get(f"Condition/{problem.pk}").status_code == 410
+
+
+def test_pages_stay_put_when_records_arrive_between_them(fhir, front_desk):
+    for number in range(4):
+        registered_patient(
+            actor=front_desk, family_name=f"Pagerb{number}", date_of_birth=date(1961, 1, number + 1)
+        )
+    api = fhir(front_desk)
+    first = api.get("Patient", {"family": "pagerb", "_count": "2"}).json()
+    # A patient who sorts before everything shown so far arrives between the two pages.
+    registered_patient(actor=front_desk, family_name="Pagera", date_of_birth=date(1961, 2, 1))
+    following = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    second = api.get("Patient?" + following.split("?", 1)[1]).json()
+    names = [entry["resource"]["name"][0]["family"] for entry in first["entry"] + second["entry"]]
+    assert names == ["Pagerb0", "Pagerb1", "Pagerb2", "Pagerb3"]
+    back = next(link["url"] for link in second["link"] if link["relation"] == "previous")
+    again = api.get("Patient?" + back.split("?", 1)[1]).json()
+    assert [e["resource"]["name"][0]["family"] for e in again["entry"]] == ["Pagerb0", "Pagerb1"]
+
+
+def test_a_forged_page_link_is_a_400(fhir, front_desk):
+    assert fhir(front_desk).get("Patient", {"_page": "bm90LWEtY3Vyc29y"}).status_code == 400
+    assert fhir(front_desk).get("Patient", {"_page": "%%%"}).status_code == 400
+
+
+def walk(api, params: dict, relation: str, start: dict | None = None) -> list[list[str]]:
+    page = start or api.get("Condition", params).json()
+    pages = []
+    while True:
+        pages.append([entry["resource"]["code"]["coding"][0]["code"] for entry in page["entry"]])
+        links = [link["url"] for link in page["link"] if link["relation"] == relation]
+        if not links:
+            return pages
+        page = api.get("Condition?" + links[0].split("?", 1)[1]).json()
+
+
+@pytest.mark.parametrize("sort", ["onset-date", "-onset-date"])
+def test_keyset_pages_walk_a_sort_with_empty_values_both_ways(fhir, nurse, patient, sort):
+    onsets = {
+        "E11.9": date(2020, 1, 1),
+        "I10": None,
+        "J45.909": date(2018, 5, 5),
+        "E55.9": None,
+        "M54.50": date(2022, 3, 3),
+    }
+    for code, onset in onsets.items():
+        problem_add(actor=nurse, patient=patient, code=code, onset=onset)
+    api = fhir(nurse)
+    forward = walk(api, {"patient": str(patient.pk), "_sort": sort, "_count": "2"}, "next")
+    codes = [code for page in forward for code in page]
+    assert sorted(codes) == sorted(onsets)
+    dated = [code for code in codes if onsets[code] is not None]
+    assert [onsets[code] for code in dated] == sorted(
+        (onsets[code] for code in dated), reverse=sort.startswith("-")
+    )
+    assert all(onsets[code] is None for code in codes[len(dated) :])  # empty values last
+    last = api.get("Condition", {"patient": str(patient.pk), "_sort": sort, "_count": "2"})
+    page = last.json()
+    while any(link["relation"] == "next" for link in page["link"]):
+        url = next(link["url"] for link in page["link"] if link["relation"] == "next")
+        page = api.get("Condition?" + url.split("?", 1)[1]).json()
+    backward = walk(api, {}, "previous", start=page)
+    assert [code for page in reversed(backward) for code in page] == codes
