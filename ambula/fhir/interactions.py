@@ -125,10 +125,8 @@ def vread(exchange: Exchange, resource_type: str, resource_id: str, version_id: 
 
 
 def _number(version_id: str) -> int:
-    try:
-        return int(version_id)
-    except ValueError:
-        return 0
+    """The version number, or 0 (no such version) for anything that is not a plausible one."""
+    return int(version_id) if version_id.isdigit() and len(version_id) <= 9 else 0
 
 
 def history(exchange: Exchange, resource_type: str, resource_id: str, params) -> Reply:
@@ -150,8 +148,9 @@ def history(exchange: Exchange, resource_type: str, resource_id: str, params) ->
             method = "POST" if version.version == 1 else "PUT"
             url = resource_type if method == "POST" else f"{resource_type}/{resource_id}"
             entry["request"] = {"method": method, "url": url}
+        status = "204" if version.deleted else "201" if version.version == 1 else "200"
         entry["response"] = {
-            "status": "201" if version.version == 1 else "200",
+            "status": status,
             "lastModified": instant(version.recorded_at),
         }
         entries.append(entry)

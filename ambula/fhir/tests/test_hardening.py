@@ -347,3 +347,11 @@ def test_keyset_pages_walk_a_sort_with_empty_values_both_ways(fhir, nurse, patie
         page = api.get("Condition?" + url.split("?", 1)[1]).json()
     backward = walk(api, {}, "previous", start=page)
     assert [code for page in reversed(backward) for code in page] == codes
+
+
+def test_a_version_number_past_any_kept_is_404(fhir, front_desk, patient):
+    api = fhir(front_desk)
+    api.get(f"Patient/{patient.pk}")
+    assert api.get(f"Patient/{patient.pk}/_history/99999999999999999999").status_code == 404
+    assert api.get(f"Patient/{patient.pk}/_history/x1").status_code == 404
+    assert api.get(f"Patient/{patient.pk}/_history/1").status_code == 200
