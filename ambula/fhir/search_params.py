@@ -56,6 +56,24 @@ class SearchParam:
         raise NotImplementedError
 
 
+def as_uuid(text: str) -> uuid.UUID | None:
+    """The UUID the text spells, or None."""
+    try:
+        return uuid.UUID(text)
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+def reference_key(value: str, targets: tuple[str, ...]) -> tuple[str, str]:
+    """(type, id) of a reference search value: `Type/id`, a full URL or a bare id; ("", "")
+    when it names a type other than the targets."""
+    kind, slash, key = value.rstrip("/").rpartition("/")
+    kind = kind.rpartition("/")[2] if slash else ""
+    if kind and kind not in targets:
+        return "", ""
+    return kind, key
+
+
 def _split_commas(value: str) -> list[str]:
     # "\," is a literal comma inside a value.
     parts = re.split(r"(?<!\\),", value)
@@ -114,13 +132,9 @@ class ReferenceParam(SearchParam):
     def condition(self, name: str, modifier: str, value: str) -> Q:
         if modifier and modifier not in self.targets:
             raise bad_request(f"Search parameter {name} cannot point to {modifier}.", [name])
-        target, slash, identifier = value.rstrip("/").rpartition("/")
-        target = target.rpartition("/")[2] if slash else modifier
-        if target and target not in self.targets:
-            return Q(pk__in=[])
-        try:
-            key = uuid.UUID(identifier)
-        except ValueError:
+        target, identifier = reference_key(value, self.targets)
+        key = as_uuid(identifier)
+        if key is None or (modifier and target not in ("", modifier)):
             return Q(pk__in=[])
         return Q(**{self.field: key})
 
@@ -147,10 +161,8 @@ class IdParam(SearchParam):
     type = "token"
 
     def condition(self, name: str, modifier: str, value: str) -> Q:
-        try:
-            return Q(**{self.field: uuid.UUID(value)})
-        except ValueError:
-            return Q(pk__in=[])
+        key = as_uuid(value)
+        return Q(pk__in=[]) if key is None else Q(**{self.field: key})
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,15 @@ from ambula.fhir.registry import register
 from ambula.fhir.resources.schedule import (
     APPOINTMENT_TYPE_SYSTEM,
     appointment_type_concept,
-    reference_key,
 )
 from ambula.fhir.resources.slot import slot_id, slot_parts
-from ambula.fhir.search_params import DateParam, FunctionParam, ReferenceParam, TokenParam
+from ambula.fhir.search_params import (
+    DateParam,
+    FunctionParam,
+    ReferenceParam,
+    TokenParam,
+    reference_key,
+)
 from ambula.patients.models import Patient
 from ambula.scheduling import booking
 from ambula.scheduling.booking import SlotTaken

@@ -18,8 +18,14 @@ from ambula.audit.models import AuditEvent
 from ambula.audit.services import changes_of
 from ambula.fhir.mapper import ResourceMapper, instant, reference
 from ambula.fhir.registry import register
-from ambula.fhir.resources.schedule import reference_key
-from ambula.fhir.search_params import DateParam, FunctionParam, StringParam, TokenParam
+from ambula.fhir.search_params import (
+    DateParam,
+    FunctionParam,
+    StringParam,
+    TokenParam,
+    as_uuid,
+    reference_key,
+)
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 ACTION_SYSTEM = "urn:ambula:audit-action"
@@ -92,17 +98,9 @@ def _entity(name: str, modifier: str, value: str) -> Q:
     condition = Q(target_id=key)
     if labels:
         condition &= Q(target_type__in=labels)
-    if kind in ("", "Patient") and _is_uuid(key):
+    if kind in ("", "Patient") and as_uuid(key) is not None:
         condition |= Q(patient_id=uuid.UUID(key))
     return condition
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
 
 
 @register

@@ -8,14 +8,12 @@ planningHorizon: it would move with the clock and make a new version of every Sc
 
 from __future__ import annotations
 
-import uuid
-
 from django.db.models import Prefetch, Q
 
 from ambula.accounts.policy import Capability
 from ambula.fhir.mapper import ResourceMapper, reference
 from ambula.fhir.registry import register
-from ambula.fhir.search_params import FunctionParam, TokenParam
+from ambula.fhir.search_params import FunctionParam, TokenParam, as_uuid, reference_key
 from ambula.scheduling.models import AppointmentType, Provider, ScheduleBlock
 
 APPOINTMENT_TYPE_SYSTEM = "urn:ambula:appointment-type"
@@ -35,32 +33,15 @@ def appointment_type_concept(appointment_type: AppointmentType) -> dict:
     }
 
 
-def reference_key(value: str, targets: tuple[str, ...]) -> tuple[str, str]:
-    """(type, id) of a reference search value: `Type/id`, a full URL or a bare id."""
-    kind, slash, key = value.rstrip("/").rpartition("/")
-    kind = kind.rpartition("/")[2] if slash else ""
-    if kind and kind not in targets:
-        return "", ""
-    return kind, key
-
-
 def _actor(name: str, modifier: str, value: str) -> Q:
     kind, key = reference_key(value, ("Practitioner", "Location"))
     kind = kind or modifier
     condition = Q(pk__in=[])
     if kind in ("", "Practitioner"):
-        condition |= Q(pk=key) if _is_uuid(key) else Q(pk__in=[])
-    if kind in ("", "Location") and _is_uuid(key):
+        condition |= Q(pk=key) if as_uuid(key) is not None else Q(pk__in=[])
+    if kind in ("", "Location") and as_uuid(key) is not None:
         condition |= Q(pk__in=ScheduleBlock.objects.filter(location_id=key).values("provider_id"))
     return condition
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
 
 
 @register

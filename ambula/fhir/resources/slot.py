@@ -30,7 +30,6 @@ from ambula.fhir.registry import register
 from ambula.fhir.resources.schedule import (
     APPOINTMENT_TYPE_SYSTEM,
     appointment_type_concept,
-    reference_key,
 )
 from ambula.fhir.search_params import (
     DATE_PREFIXES,
@@ -38,7 +37,9 @@ from ambula.fhir.search_params import (
     ReferenceParam,
     TokenParam,
     _split_commas,
+    as_uuid,
     date_range,
+    reference_key,
 )
 from ambula.scheduling.availability import (
     TAKEN_CODES,
@@ -253,8 +254,8 @@ class _Criteria:
             keys = set()
             for part in alternatives:
                 system, bar, code = part.rpartition("|")
-                if (not bar or system in ("", APPOINTMENT_TYPE_SYSTEM)) and _uuid(code):
-                    keys.add(_uuid(code))
+                if (not bar or system in ("", APPOINTMENT_TYPE_SYSTEM)) and as_uuid(code):
+                    keys.add(as_uuid(code))
             self.type_ids = self._narrow(self.type_ids, keys)
         elif name == "_id":
             self.ids = self._narrow(self.ids, set(alternatives))
@@ -268,8 +269,8 @@ class _Criteria:
         keys = set()
         for value in values:
             kind, key = reference_key(value, targets)
-            if (kind or key) and _uuid(key):
-                keys.add(_uuid(key))
+            if (kind or key) and as_uuid(key):
+                keys.add(as_uuid(key))
         return keys
 
     def _start(self, value: str) -> None:
@@ -347,10 +348,3 @@ class _Criteria:
                 in self.ids
             ]
         return found
-
-
-def _uuid(text: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        return None
