@@ -11,7 +11,7 @@ from ambula.fhir.errors import bad_request, issue
 from ambula.fhir.mapper import ResourceMapper
 from ambula.fhir.search_params import DateParam, IdParam, SearchParam
 
-DEFAULT_COUNT = 50
+DEFAULT_COUNT = 20  # a screenful, as most FHIR servers give; _count asks for up to MAX_COUNT
 MAX_COUNT = 200  # a bigger _count is capped, as the specification allows
 MAX_OFFSET = 100_000  # deeper pages cost the database a long skip: narrow the search instead
 # Result parameters and others this server reads itself, not as filters.
