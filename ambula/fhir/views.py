@@ -117,7 +117,9 @@ def _api(handler, declare=bearer_token):
         except FhirError as error:
             return _error(error)
         except (TooManyFieldsSent, RequestDataTooBig):
-            return _error(FhirError(413, "too-costly", "The request has too many parameters."))
+            return _error(
+                FhirError(413, "too-costly", "The request is too large or has too many parameters.")
+            )
 
     view.passive_session = True  # API calls do not keep a browser session alive
     view.__name__ = handler.__name__
