@@ -1,4 +1,3 @@
-import time
 from datetime import timedelta
 
 import pytest
@@ -113,12 +112,10 @@ def test_token_is_stored_only_as_its_hash(front_desk):
     assert row.expires > timezone_now() + timedelta(minutes=59)
 
 
-def test_authenticate_is_one_query_and_fast(front_desk, patient, django_assert_num_queries):
+def test_authenticate_is_one_query(front_desk, patient, django_assert_num_queries):
+    # Its speed is measured in bench/fhir_api.py, not asserted here.
     token = issue_token(front_desk, "patient/*.rs", patient=patient)
     request = bearer(token)
     with django_assert_num_queries(1):
-        authenticate(request)
-    started = time.perf_counter()
-    for _ in range(50):
-        authenticate(request)
-    assert (time.perf_counter() - started) / 50 < 0.004  # 2 ms on an idle machine
+        principal = authenticate(request)
+    assert principal.patient_id == patient.pk
