@@ -134,21 +134,11 @@ class ResourceMapper:
 
     def render(self, obj: Any) -> dict:
         """The whole resource, with meta.versionId and meta.lastUpdated of its version."""
-        body = self.to_fhir(obj)
-        resource = {"resourceType": self.resource_type, "id": self.resource_id(obj), **body}
-        if not self.versioned:
-            return self._unversioned(resource)
-        version = versions.stamp(
-            self.resource_type, resource["id"], resource, self.last_updated(obj)
-        )
-        return with_meta(resource, version, self.profiles)
+        return self.render_many([obj])[0]
 
     def render_many(self, objs: list) -> list[dict]:
         """Several records, with one query for their latest versions (a search's page)."""
-        resources = [
-            {"resourceType": self.resource_type, "id": self.resource_id(obj), **self.to_fhir(obj)}
-            for obj in objs
-        ]
+        resources = [self._bare(obj) for obj in objs]
         if not self.versioned:
             return [self._unversioned(resource) for resource in resources]
         known = versions.latest_of(self.resource_type, [resource["id"] for resource in resources])
@@ -156,21 +146,28 @@ class ResourceMapper:
         for obj, resource in zip(objs, resources, strict=True):
             version = known.get(resource["id"])
             if version is None or version.deleted or version.digest != versions.digest_of(resource):
-                version = versions.stamp(
-                    self.resource_type, resource["id"], resource, self.last_updated(obj)
-                )
+                version = self._stamped(obj, resource)
             found.append(with_meta(resource, version, self.profiles))
         return found
+
+    def stamp(self, obj: Any) -> versions.ResourceVersion:
+        """The version that holds the record as it is now (recorded if it is new)."""
+        return self._stamped(obj, self._bare(obj))
+
+    def _bare(self, obj: Any) -> dict:
+        return {
+            "resourceType": self.resource_type,
+            "id": self.resource_id(obj),
+            **self.to_fhir(obj),
+        }
+
+    def _stamped(self, obj: Any, resource: dict) -> versions.ResourceVersion:
+        return versions.stamp(self.resource_type, resource["id"], resource, self.last_updated(obj))
 
     def _unversioned(self, resource: dict) -> dict:
         if self.profiles:
             resource["meta"] = {"profile": list(self.profiles)}
         return resource
-
-    def stamp(self, obj: Any) -> versions.ResourceVersion:
-        body = self.to_fhir(obj)
-        resource = {"resourceType": self.resource_type, "id": self.resource_id(obj), **body}
-        return versions.stamp(self.resource_type, resource["id"], resource, self.last_updated(obj))
 
 
 def with_meta(resource: dict, version, profiles: tuple[str, ...]) -> dict:
